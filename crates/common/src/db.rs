@@ -1,0 +1,214 @@
+//! PostgreSQL access: a diesel-async connection pool, embedded migrations and a transaction
+//! helper.
+//!
+//! Every service owns its own database. At boot a service calls [`migrate`] with its own
+//! embedded migrations; the event backbone's tables (`outbox`, `inbox`, shipped by this crate
+//! in [`BACKBONE_MIGRATIONS`]) are applied first, into the same database. Migrations run under
+//! a PostgreSQL advisory lock so replicas starting together do not race.
+
+use std::time::Duration;
+
+use diesel::{QueryResult, connection::SimpleConnection};
+use diesel_async::{
+    AsyncConnection, AsyncPgConnection, RunQueryDsl,
+    async_connection_wrapper::AsyncConnectionWrapper,
+    pooled_connection::{
+        AsyncDieselConnectionManager,
+        deadpool::{Object, Pool},
+    },
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    config::{ConfigError, Env, in_range},
+    http::health::{CheckFuture, ReadinessCheck},
+};
+
+/// The outbox and inbox tables, applied into every service database before its own.
+pub const BACKBONE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// A pool of connections to one database.
+pub type PgPool = Pool<AsyncPgConnection>;
+/// A connection borrowed from a [`PgPool`]; returns itself on drop.
+pub type PgConn = Object<AsyncPgConnection>;
+
+/// Database settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL` (required): the primary, for writes and read-your-writes.
+    pub url: SecretString,
+    /// `DATABASE_READ_URLS`: comma-separated replicas for reads that tolerate lag.
+    pub read_urls: Vec<SecretString>,
+    /// `DATABASE_MAX_CONNECTIONS` (default 16): pool size per URL.
+    pub max_connections: usize,
+    /// `DATABASE_ACQUIRE_TIMEOUT` (default 5s): how long a request waits for a connection
+    /// before it fails with 503 instead of queueing forever.
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let url = env.required_secret("DATABASE_URL")?;
+        check_postgres_url("DATABASE_URL", &url)?;
+        let read_urls: Vec<SecretString> = env
+            .list("DATABASE_READ_URLS")
+            .into_iter()
+            .map(SecretString::from)
+            .collect();
+        for read_url in &read_urls {
+            check_postgres_url("DATABASE_READ_URLS", read_url)?;
+        }
+        Ok(Self {
+            url,
+            read_urls,
+            max_connections: in_range(
+                "DATABASE_MAX_CONNECTIONS",
+                env.or("DATABASE_MAX_CONNECTIONS", 16)?,
+                1..=1000,
+            )?,
+            acquire_timeout: env.duration_or("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+        })
+    }
+
+    /// Settings for a database at `url` with the defaults above.
+    pub fn for_url(url: impl Into<String>) -> Self {
+        Self {
+            url: SecretString::from(url.into()),
+            read_urls: Vec::new(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn check_postgres_url(name: &str, url: &SecretString) -> Result<(), ConfigError> {
+    let url = url.expose_secret();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(ConfigError::new(name, "must be a postgres:// URL"))
+    }
+}
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// No connection could be had in time: the database is down or the pool is exhausted.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+/// A lazily connecting pool for `url`: no connection is opened until one is needed, so a
+/// service can start (and report not-ready) while its database is still coming up.
+pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.expose_secret());
+    Pool::builder(manager)
+        .max_size(config.max_connections)
+        .wait_timeout(Some(config.acquire_timeout))
+        .create_timeout(Some(config.acquire_timeout))
+        .runtime(deadpool_runtime())
+        .build()
+        .map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+fn deadpool_runtime() -> deadpool::Runtime {
+    deadpool::Runtime::Tokio1
+}
+
+/// Borrows a connection, mapping pool failures to [`DbError::Unavailable`].
+pub async fn connection(pool: &PgPool) -> Result<PgConn, DbError> {
+    pool.get()
+        .await
+        .map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// Runs `work` in one transaction on a pooled connection: committed when it returns `Ok`,
+/// rolled back when it returns `Err` (or panics).
+///
+/// ```ignore
+/// db::transaction(&pool, |conn| Box::pin(async move {
+///     diesel::insert_into(users::table).values(&new_user).execute(conn).await?;
+///     outbox::enqueue(conn, &user_created).await?;
+///     Ok(())
+/// })).await?;
+/// ```
+pub async fn transaction<R, E, F>(pool: &PgPool, work: F) -> Result<R, E>
+where
+    F: for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, Result<R, E>> + Send,
+    E: From<DbError> + From<diesel::result::Error> + Send,
+    R: Send,
+{
+    let mut conn = connection(pool).await?;
+    conn.transaction(async move |conn| work(conn).await).await
+}
+
+/// Applies the backbone migrations, then `service` migrations, to the database at `url`.
+pub async fn migrate(
+    url: &SecretString,
+    service: Option<EmbeddedMigrations>,
+) -> Result<(), DbError> {
+    let url = url.expose_secret().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        // Session-level lock, released when the connection closes at the end of this block.
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+        for source in std::iter::once(BACKBONE_MIGRATIONS).chain(service) {
+            conn.run_pending_migrations(source)
+                .map_err(|e| DbError::Migration(e.to_string()))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| DbError::Migration(format!("migration task failed: {e}")))?
+}
+
+/// Advisory-lock key serialising migrations ("marquee-m" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6d61_7271_7565_652d;
+
+/// Readiness: the database answers `SELECT 1` through the pool.
+#[derive(Clone)]
+pub struct DatabaseCheck {
+    name: &'static str,
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for DatabaseCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseCheck")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DatabaseCheck {
+    pub fn new(name: &'static str, pool: PgPool) -> Self {
+        Self { name, pool }
+    }
+}
+
+impl ReadinessCheck for DatabaseCheck {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        Box::pin(async move {
+            let mut conn = connection(&self.pool)
+                .await
+                .map_err(|_| "no connection".to_owned())?;
+            ping(&mut conn).await.map_err(|_| "query failed".to_owned())
+        })
+    }
+}
+
+async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn).await.map(drop)
+}

@@ -1,0 +1,487 @@
+//! The idempotent consumer: at-least-once in, exactly-once effect.
+//!
+//! For every record of its topics, an [`InboxConsumer`] opens one database transaction,
+//! inserts `(group, ce_id)` into the `inbox` table and, only if that row is new, runs the
+//! [`EventHandler`] on the same connection; the effect and the inbox row commit together. A
+//! redelivered event finds its inbox row and is skipped. The record's offset is stored only
+//! after the commit (`enable.auto.offset.store=false`) and committed in the background, so a
+//! crash at any point replays from the last applied event and nothing is skipped.
+//!
+//! Failures:
+//! - the handler fails: the transaction rolls back and the event is retried with backoff, up
+//!   to `CONSUMER_MAX_ATTEMPTS`; then (or at once for [`HandlerError::permanent`] and for
+//!   records that are not well-formed events) it is published to `<topic>.<group>.dlq` with
+//!   the error and its origin in headers, and the partition moves on;
+//! - the database itself is unavailable (no connection, commit fails): retried with backoff
+//!   until it returns — an outage must not send every event to the dead-letter topic.
+//!
+//! Metrics: `consumer_events_total{group,topic,outcome}` with outcome `applied`, `duplicate`
+//! or `dead_lettered`, and `consumer_handler_failures_total{group,topic}`.
+
+use std::{future::Future, time::Duration};
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use prometheus::{IntCounterVec, Opts};
+use rdkafka::{
+    consumer::{CommitMode, Consumer, StreamConsumer},
+    error::KafkaError,
+    message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
+    producer::{FutureProducer, FutureRecord},
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::{KafkaConfig, envelope::ReceivedEvent};
+use crate::{
+    config::{ConfigError, Env, in_range},
+    db::{self, PgPool},
+    http::metrics::Metrics,
+    retry::Backoff,
+    schema::inbox,
+    shutdown::sleep_or_shutdown,
+    telemetry,
+};
+
+/// Headers added to a dead-lettered record (besides all of the original's).
+pub mod dlq_headers {
+    pub const ERROR: &str = "dlq_error";
+    pub const ORIGIN_TOPIC: &str = "dlq_origin_topic";
+    pub const ORIGIN_PARTITION: &str = "dlq_origin_partition";
+    pub const ORIGIN_OFFSET: &str = "dlq_origin_offset";
+    pub const GROUP: &str = "dlq_consumer_group";
+    pub const ATTEMPTS: &str = "dlq_attempts";
+    pub const FAILED_AT: &str = "dlq_failed_at";
+}
+
+/// Why a handler could not apply an event.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct HandlerError {
+    message: String,
+    permanent: bool,
+}
+
+impl HandlerError {
+    /// A failure that may pass (a conflict, a busy dependency): the event is retried.
+    pub fn transient(cause: impl std::fmt::Display) -> Self {
+        Self {
+            message: cause.to_string(),
+            permanent: false,
+        }
+    }
+
+    /// A failure no retry can fix (an event this handler cannot make sense of): the event
+    /// goes to the dead-letter topic at once.
+    pub fn permanent(cause: impl std::fmt::Display) -> Self {
+        Self {
+            message: cause.to_string(),
+            permanent: true,
+        }
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
+}
+
+impl From<diesel::result::Error> for HandlerError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::transient(error)
+    }
+}
+
+impl From<super::envelope::EnvelopeError> for HandlerError {
+    fn from(error: super::envelope::EnvelopeError) -> Self {
+        Self::permanent(error)
+    }
+}
+
+/// Applies events. Runs inside the inbox transaction: use `conn` for every write so the
+/// effect commits with the inbox row. Events of types it does not handle should be ignored
+/// (`Ok(())`): topics carry several types, and new ones appear.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        event: &ReceivedEvent,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// The consumer group; also names the dead-letter topics and the inbox rows.
+    pub group: String,
+    /// Logical topics to read.
+    pub topics: Vec<String>,
+    /// `CONSUMER_MAX_ATTEMPTS` (default 5): handler attempts before dead-lettering.
+    pub max_attempts: u32,
+    /// `CONSUMER_RETRY_INITIAL` (default 100ms) and `CONSUMER_RETRY_MAX` (default 10s):
+    /// backoff between attempts.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+}
+
+impl ConsumerConfig {
+    pub fn from_env(env: &Env, group: &str, topics: &[&str]) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_attempts: in_range(
+                "CONSUMER_MAX_ATTEMPTS",
+                env.or("CONSUMER_MAX_ATTEMPTS", 5)?,
+                1..=100,
+            )?,
+            retry_initial: env.duration_or("CONSUMER_RETRY_INITIAL", Duration::from_millis(100))?,
+            retry_max: env.duration_or("CONSUMER_RETRY_MAX", Duration::from_secs(10))?,
+            ..Self::new(group, topics)
+        })
+    }
+
+    /// Settings with the defaults above.
+    pub fn new(group: &str, topics: &[&str]) -> Self {
+        Self {
+            group: group.to_owned(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            max_attempts: 5,
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Applied,
+    Duplicate,
+    DeadLettered,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::DeadLettered => "dead_lettered",
+        }
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error("{0}")]
+    Handler(HandlerError),
+    #[error("database: {0}")]
+    Database(String),
+}
+
+impl From<diesel::result::Error> for AttemptError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Database(error.to_string())
+    }
+}
+
+/// Why the consumer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("cannot create the Kafka client: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+#[derive(Debug, Clone)]
+struct ConsumerMetrics {
+    events: IntCounterVec,
+    failures: IntCounterVec,
+}
+
+impl ConsumerMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        let this = Self {
+            events: IntCounterVec::new(
+                Opts::new("consumer_events_total", "Events consumed, by outcome"),
+                &["group", "topic", "outcome"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            failures: IntCounterVec::new(
+                Opts::new("consumer_handler_failures_total", "Failed handler attempts"),
+                &["group", "topic"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+        };
+        metrics.register(this.events.clone());
+        metrics.register(this.failures.clone());
+        this
+    }
+}
+
+/// A consumer group member that applies events exactly once. See the module docs.
+pub struct InboxConsumer<H> {
+    pool: PgPool,
+    kafka: KafkaConfig,
+    config: ConsumerConfig,
+    handler: H,
+    metrics: ConsumerMetrics,
+}
+
+impl<H> std::fmt::Debug for InboxConsumer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxConsumer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: EventHandler> InboxConsumer<H> {
+    pub fn new(
+        pool: PgPool,
+        kafka: KafkaConfig,
+        config: ConsumerConfig,
+        handler: H,
+        metrics: &Metrics,
+    ) -> Self {
+        Self {
+            pool,
+            kafka,
+            config,
+            handler,
+            metrics: ConsumerMetrics::register(metrics),
+        }
+    }
+
+    /// Consumes until `shutdown` is cancelled, then commits the stored offsets and leaves the
+    /// group. Fails only if the clients cannot be created (bad configuration).
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ConsumerError> {
+        let consumer: StreamConsumer = self.kafka.consumer_config(&self.config.group).create()?;
+        let dead_letters = self.kafka.producer()?;
+        let topics: Vec<String> = self
+            .config
+            .topics
+            .iter()
+            .map(|t| self.kafka.topic(t))
+            .collect();
+        consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
+        tracing::info!(group = %self.config.group, ?topics, "consumer started");
+
+        let mut receive_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        loop {
+            let message = tokio::select! {
+                () = shutdown.cancelled() => break,
+                message = consumer.recv() => message,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "receiving from the broker failed");
+                    if sleep_or_shutdown(receive_backoff.next_delay(), &shutdown).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            receive_backoff.reset();
+            let Some(outcome) = self.process(&message, &dead_letters, &shutdown).await else {
+                break; // shut down mid-event: its offset stays unstored, it will be redelivered
+            };
+            self.metrics
+                .events
+                .with_label_values(&[
+                    &self.config.group,
+                    self.kafka.logical_topic(message.topic()),
+                    outcome.label(),
+                ])
+                .inc();
+            if let Err(error) = consumer.store_offset_from_message(&message) {
+                // The partition was revoked meanwhile; its new owner redelivers the event and
+                // the inbox recognises it.
+                tracing::warn!(%error, "storing the offset failed");
+            }
+        }
+
+        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit, or the broker is gone: the inbox makes any
+            // redelivery harmless.
+            tracing::debug!(%error, "final offset commit did not happen");
+        }
+        consumer.unsubscribe();
+        tracing::info!(group = %self.config.group, "consumer stopped");
+        Ok(())
+    }
+
+    /// Applies one record; `None` if shutdown interrupted it.
+    async fn process(
+        &self,
+        message: &BorrowedMessage<'_>,
+        dead_letters: &FutureProducer,
+        shutdown: &CancellationToken,
+    ) -> Option<Outcome> {
+        let event = match ReceivedEvent::from_message(message) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%error, topic = message.topic(), offset = message.offset(), "not a Marquee event");
+                return self
+                    .dead_letter(message, &error.to_string(), 0, dead_letters, shutdown)
+                    .await;
+            }
+        };
+        let span = tracing::info_span!(
+            "consume",
+            otel.kind = "consumer",
+            group = %self.config.group,
+            ce_type = %event.ce_type(),
+            ce_id = %event.id(),
+            topic = %event.topic,
+            partition = event.partition,
+            offset = event.offset,
+        );
+        telemetry::set_remote_parent(
+            &span,
+            telemetry::extract(
+                event
+                    .attributes
+                    .trace_headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+        );
+        self.apply_with_retries(message, &event, dead_letters, shutdown)
+            .instrument(span)
+            .await
+    }
+
+    async fn apply_with_retries(
+        &self,
+        message: &BorrowedMessage<'_>,
+        event: &ReceivedEvent,
+        dead_letters: &FutureProducer,
+        shutdown: &CancellationToken,
+    ) -> Option<Outcome> {
+        let mut backoff = Backoff::new(self.config.retry_initial, self.config.retry_max);
+        let mut attempts = 0;
+        loop {
+            match self.apply(event).await {
+                Ok(outcome) => return Some(outcome),
+                Err(AttemptError::Database(error)) => {
+                    tracing::warn!(%error, "database unavailable; retrying the event");
+                }
+                Err(AttemptError::Handler(error)) => {
+                    attempts += 1;
+                    self.metrics
+                        .failures
+                        .with_label_values(&[
+                            &self.config.group,
+                            self.kafka.logical_topic(&event.topic),
+                        ])
+                        .inc();
+                    if error.is_permanent() || attempts >= self.config.max_attempts {
+                        tracing::error!(%error, attempts, "event failed; dead-lettering it");
+                        return self
+                            .dead_letter(
+                                message,
+                                &error.to_string(),
+                                attempts,
+                                dead_letters,
+                                shutdown,
+                            )
+                            .await;
+                    }
+                    tracing::warn!(%error, attempts, "handler failed; retrying");
+                }
+            }
+            if sleep_or_shutdown(backoff.next_delay(), shutdown).await {
+                return None;
+            }
+        }
+    }
+
+    /// One attempt: inbox row and effect in one transaction.
+    async fn apply(&self, event: &ReceivedEvent) -> Result<Outcome, AttemptError> {
+        let mut conn = db::connection(&self.pool)
+            .await
+            .map_err(|e| AttemptError::Database(e.to_string()))?;
+        let group = self.config.group.as_str();
+        let logical_topic = self.kafka.logical_topic(&event.topic);
+        let handler = &self.handler;
+        conn.transaction(async move |conn| {
+            let inserted = diesel::insert_into(inbox::table)
+                .values((
+                    inbox::consumer_group.eq(group),
+                    inbox::event_id.eq(event.id()),
+                    inbox::ce_type.eq(event.ce_type()),
+                    inbox::topic.eq(logical_topic),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await?;
+            if inserted == 0 {
+                return Ok(Outcome::Duplicate);
+            }
+            handler
+                .handle(conn, event)
+                .await
+                .map_err(AttemptError::Handler)?;
+            Ok(Outcome::Applied)
+        })
+        .await
+    }
+
+    /// Publishes the record to the group's dead-letter topic, retrying until the broker takes
+    /// it (the offset must not move past an event that is neither applied nor kept).
+    async fn dead_letter(
+        &self,
+        message: &BorrowedMessage<'_>,
+        error: &str,
+        attempts: u32,
+        producer: &FutureProducer,
+        shutdown: &CancellationToken,
+    ) -> Option<Outcome> {
+        let topic = marquee_proto_events::topics::dead_letter(message.topic(), &self.config.group);
+        let error: String = error.chars().take(1024).collect();
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let attempts = attempts.to_string();
+        let failed_at = chrono::Utc::now().to_rfc3339();
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        loop {
+            let mut headers = OwnedHeaders::new();
+            if let Some(original) = message.headers() {
+                for header in original.iter() {
+                    headers = headers.insert(Header {
+                        key: header.key,
+                        value: header.value,
+                    });
+                }
+            }
+            for (key, value) in [
+                (dlq_headers::ERROR, error.as_str()),
+                (dlq_headers::ORIGIN_TOPIC, message.topic()),
+                (dlq_headers::ORIGIN_PARTITION, partition.as_str()),
+                (dlq_headers::ORIGIN_OFFSET, offset.as_str()),
+                (dlq_headers::GROUP, self.config.group.as_str()),
+                (dlq_headers::ATTEMPTS, attempts.as_str()),
+                (dlq_headers::FAILED_AT, failed_at.as_str()),
+            ] {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            let mut record = FutureRecord::<[u8], [u8]>::to(&topic).headers(headers);
+            if let Some(key) = message.key() {
+                record = record.key(key);
+            }
+            if let Some(payload) = message.payload() {
+                record = record.payload(payload);
+            }
+            match producer.send(record, Duration::from_secs(5)).await {
+                Ok(_) => return Some(Outcome::DeadLettered),
+                Err((error, _)) => {
+                    tracing::error!(%error, %topic, "cannot publish to the dead-letter topic; retrying");
+                }
+            }
+            if sleep_or_shutdown(backoff.next_delay(), shutdown).await {
+                return None;
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The event backbone (DESIGN §2): Kafka records with CloudEvents headers and protobuf
+//! values, written through a transactional outbox and read by idempotent consumers.
+//!
+//! - [`envelope`]: the CloudEvents binary binding (`ce_*` headers, `traceparent`) both ways;
+//! - [`outbox`]: [`outbox::enqueue`] an event inside the caller's database transaction;
+//! - [`relay`]: publishes the outbox in id order with an idempotent producer, one active
+//!   relay per service (PostgreSQL advisory lock), woken by LISTEN/NOTIFY;
+//! - [`consumer`]: applies each event exactly once (inbox table in the handler's
+//!   transaction), commits offsets only after that, dead-letters poison events;
+//! - [`admin`]: topic creation for tools and tests.
+//!
+//! [`KafkaConfig`] holds the connection and producer settings; every client here is built
+//! from it, so `KAFKA_BROKERS` can point at tansu locally and at a real Kafka (or MSK) in
+//! production with the same code.
+
+pub mod admin;
+pub mod consumer;
+pub mod envelope;
+pub mod outbox;
+pub mod relay;
+
+use std::time::Duration;
+
+use rdkafka::{
+    ClientConfig, admin::AdminClient, client::DefaultClientContext, config::RDKafkaLogLevel,
+    producer::FutureProducer,
+};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{
+    config::{ConfigError, Env, in_range},
+    http::health::{CheckFuture, ReadinessCheck},
+};
+
+/// Broker connection and client settings.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `KAFKA_BROKERS` (default `127.0.0.1:9092`): bootstrap servers, comma-separated.
+    pub brokers: String,
+    /// `KAFKA_TOPIC_PREFIX` (default empty): put in front of every logical topic name, so
+    /// environments (or tests) can share one cluster.
+    pub topic_prefix: String,
+    /// `KAFKA_CLIENT_ID` (default: the service name).
+    pub client_id: String,
+    /// `KAFKA_SECURITY_PROTOCOL` (default `plaintext`; `ssl`, `sasl_plaintext`, `sasl_ssl`).
+    pub security_protocol: String,
+    /// `KAFKA_SASL_MECHANISM` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`), with
+    /// `KAFKA_SASL_USERNAME` and `KAFKA_SASL_PASSWORD`.
+    pub sasl: Option<SaslConfig>,
+    /// `KAFKA_PRODUCER_LINGER_MS` (default 0): how long the producer waits to fill a batch.
+    /// Keep 0–1 against tansu, which slows down sharply with larger values; 5 suits Kafka.
+    pub linger_ms: u32,
+    /// `KAFKA_PRODUCER_BATCH_SIZE` (default: librdkafka's): maximum batch size in bytes.
+    pub batch_size: Option<u32>,
+    /// `KAFKA_PRODUCER_COMPRESSION` (default `none`; `gzip`, `snappy`, `lz4`).
+    pub compression: String,
+    /// `KAFKA_DELIVERY_TIMEOUT` (default 30s): how long the producer keeps retrying one
+    /// record before reporting it failed (the outbox relay then retries the row itself).
+    pub delivery_timeout: Duration,
+    /// `KAFKA_SESSION_TIMEOUT` (default 10s): consumer group session timeout.
+    pub session_timeout: Duration,
+    /// `KAFKA_TOPIC_PARTITIONS` (default 3) and `KAFKA_TOPIC_REPLICATION` (default 1): used
+    /// only by tools that create topics.
+    pub topic_partitions: i32,
+    pub topic_replication: i32,
+    /// `KAFKA_DEBUG` (default unset): librdkafka debug contexts (`broker,topic,msg,eos`, …),
+    /// logged at debug level, for diagnosing client behaviour.
+    pub debug: Option<String>,
+}
+
+/// SASL credentials.
+#[derive(Debug, Clone)]
+pub struct SaslConfig {
+    pub mechanism: String,
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl KafkaConfig {
+    pub fn from_env(env: &Env, service_name: &str) -> Result<Self, ConfigError> {
+        let brokers = env
+            .raw("KAFKA_BROKERS")
+            .unwrap_or("127.0.0.1:9092")
+            .to_owned();
+        if brokers.split(',').any(|b| !b.trim().contains(':')) {
+            return Err(ConfigError::new(
+                "KAFKA_BROKERS",
+                "must be comma-separated host:port pairs, e.g. kafka-0:9092,kafka-1:9092",
+            ));
+        }
+        let security_protocol = env
+            .raw("KAFKA_SECURITY_PROTOCOL")
+            .unwrap_or("plaintext")
+            .to_ascii_lowercase();
+        if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&security_protocol.as_str())
+        {
+            return Err(ConfigError::new(
+                "KAFKA_SECURITY_PROTOCOL",
+                "must be plaintext, ssl, sasl_plaintext or sasl_ssl",
+            ));
+        }
+        let sasl = match env.raw("KAFKA_SASL_MECHANISM") {
+            None => None,
+            Some(mechanism) => Some(SaslConfig {
+                mechanism: mechanism.to_owned(),
+                username: env.required("KAFKA_SASL_USERNAME")?,
+                password: env.required_secret("KAFKA_SASL_PASSWORD")?,
+            }),
+        };
+        if security_protocol.starts_with("sasl") && sasl.is_none() {
+            return Err(ConfigError::new(
+                "KAFKA_SASL_MECHANISM",
+                "is required when KAFKA_SECURITY_PROTOCOL uses SASL",
+            ));
+        }
+        let compression = env
+            .raw("KAFKA_PRODUCER_COMPRESSION")
+            .unwrap_or("none")
+            .to_ascii_lowercase();
+        if !["none", "gzip", "snappy", "lz4"].contains(&compression.as_str()) {
+            return Err(ConfigError::new(
+                "KAFKA_PRODUCER_COMPRESSION",
+                "must be none, gzip, snappy or lz4",
+            ));
+        }
+        Ok(Self {
+            brokers,
+            topic_prefix: env.raw("KAFKA_TOPIC_PREFIX").unwrap_or_default().to_owned(),
+            client_id: env
+                .raw("KAFKA_CLIENT_ID")
+                .unwrap_or(service_name)
+                .to_owned(),
+            security_protocol,
+            sasl,
+            linger_ms: in_range(
+                "KAFKA_PRODUCER_LINGER_MS",
+                env.or("KAFKA_PRODUCER_LINGER_MS", 0)?,
+                0..=1000,
+            )?,
+            batch_size: env.optional("KAFKA_PRODUCER_BATCH_SIZE")?,
+            compression,
+            delivery_timeout: env.duration_or("KAFKA_DELIVERY_TIMEOUT", Duration::from_secs(30))?,
+            session_timeout: env.duration_or("KAFKA_SESSION_TIMEOUT", Duration::from_secs(10))?,
+            topic_partitions: in_range(
+                "KAFKA_TOPIC_PARTITIONS",
+                env.or("KAFKA_TOPIC_PARTITIONS", 3)?,
+                1..=1024,
+            )?,
+            topic_replication: in_range(
+                "KAFKA_TOPIC_REPLICATION",
+                env.or("KAFKA_TOPIC_REPLICATION", 1)?,
+                1..=16,
+            )?,
+            debug: env.raw("KAFKA_DEBUG").map(str::to_owned),
+        })
+    }
+
+    /// Settings for local brokers with every default (tests and tools).
+    pub fn local(brokers: impl Into<String>, topic_prefix: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic_prefix: topic_prefix.into(),
+            client_id: "marquee".into(),
+            security_protocol: "plaintext".into(),
+            sasl: None,
+            linger_ms: 0,
+            batch_size: None,
+            compression: "none".into(),
+            delivery_timeout: Duration::from_secs(30),
+            session_timeout: Duration::from_secs(10),
+            topic_partitions: 3,
+            topic_replication: 1,
+            debug: None,
+        }
+    }
+
+    /// The physical name of a logical topic.
+    pub fn topic(&self, logical: &str) -> String {
+        format!("{}{logical}", self.topic_prefix)
+    }
+
+    /// The logical name of a physical topic (the prefix removed).
+    pub fn logical_topic<'a>(&self, physical: &'a str) -> &'a str {
+        physical
+            .strip_prefix(self.topic_prefix.as_str())
+            .unwrap_or(physical)
+    }
+
+    /// Connection settings shared by every client.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id)
+            .set("security.protocol", &self.security_protocol)
+            .set("allow.auto.create.topics", "false")
+            .set_log_level(RDKafkaLogLevel::Warning);
+        if let Some(debug) = &self.debug {
+            config
+                .set("debug", debug)
+                .set_log_level(RDKafkaLogLevel::Debug);
+        }
+        if let Some(sasl) = &self.sasl {
+            config
+                .set("sasl.mechanism", &sasl.mechanism)
+                .set("sasl.username", &sasl.username)
+                .set("sasl.password", sasl.password.expose_secret());
+        }
+        config
+    }
+
+    /// An idempotent producer (`acks=all`, `enable.idempotence=true`): retries inside
+    /// librdkafka can neither duplicate nor reorder records of a partition.
+    pub fn producer(&self) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+        let mut config = self.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", self.linger_ms.to_string())
+            .set("compression.type", &self.compression)
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().to_string(),
+            );
+        if let Some(batch_size) = self.batch_size {
+            config.set("batch.size", batch_size.to_string());
+        }
+        config.create()
+    }
+
+    /// Consumer settings for `group`: offsets are stored by the application only after an
+    /// event's effect is committed (`enable.auto.offset.store=false`) and then committed in
+    /// the background; a new group starts from the earliest record.
+    pub fn consumer_config(&self, group: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "true")
+            .set("auto.commit.interval.ms", "1000")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set(
+                "session.timeout.ms",
+                self.session_timeout.as_millis().to_string(),
+            )
+            .set("enable.partition.eof", "false");
+        config
+    }
+
+    pub fn admin(&self) -> Result<AdminClient<DefaultClientContext>, rdkafka::error::KafkaError> {
+        self.client_config().create()
+    }
+}
+
+/// Readiness: the broker answers a metadata request.
+#[derive(Clone)]
+pub struct KafkaCheck {
+    producer: FutureProducer,
+}
+
+impl std::fmt::Debug for KafkaCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaCheck").finish_non_exhaustive()
+    }
+}
+
+impl KafkaCheck {
+    /// Checks through `producer`'s connections (no extra client is opened).
+    pub fn new(producer: FutureProducer) -> Self {
+        Self { producer }
+    }
+}
+
+impl ReadinessCheck for KafkaCheck {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn check(&self) -> CheckFuture<'_> {
+        use rdkafka::producer::Producer;
+        let producer = self.producer.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                producer
+                    .client()
+                    .fetch_metadata(None, Duration::from_millis(1500))
+                    .map(drop)
+            })
+            .await
+            .map_err(|_| "check aborted".to_owned())?
+            .map_err(|_| "no metadata from the brokers".to_owned())
+        })
+    }
+}

@@ -1,0 +1,387 @@
+//! The outbox relay: publishes outbox rows to the broker, in id order, marking each row
+//! published only after the broker acknowledged it.
+//!
+//! One relay runs in every replica of a service, but only one is active: it holds a
+//! PostgreSQL session-level advisory lock on its own connection. The others wait as standbys,
+//! retrying the lock every poll interval; when the active one dies, its connection closes,
+//! the lock is released, and a standby takes over within one interval.
+//!
+//! The active relay is woken by `NOTIFY marquee_outbox` (a trigger fires it when a
+//! transaction that wrote outbox rows commits) and also polls every `OUTBOX_POLL_INTERVAL`,
+//! so a lost notification delays an event but never strands it. It reads the oldest
+//! unpublished rows, sends them all with an idempotent producer (`acks=all`), awaits every
+//! acknowledgement and stamps the acknowledged rows `published_at`. A failed delivery (broker
+//! down, topic missing) leaves its row unpublished; the relay rebuilds its producer and
+//! retries with exponential backoff, forever, so nothing enqueued is ever dropped.
+//!
+//! Delivery is at least once: a crash between the broker's ack and the stamp republishes the
+//! row with the same `ce_id`, which consumers recognise. Order holds per record key as long as
+//! the writes of one aggregate are serialised by the database (they lock the same row).
+//!
+//! Metrics: `outbox_pending`, `outbox_oldest_age_seconds`, `outbox_relay_active`,
+//! `outbox_published_total`, `outbox_publish_failures_total`.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures::{FutureExt, StreamExt};
+use prometheus::{Gauge, IntCounter, IntGauge};
+use rdkafka::{
+    error::KafkaError,
+    producer::{FutureProducer, FutureRecord, Producer},
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::{KafkaConfig, envelope::Attributes, outbox};
+use crate::{
+    config::{ConfigError, Env, in_range},
+    http::metrics::Metrics,
+    retry::Backoff,
+    schema::outbox as table,
+    shutdown::sleep_or_shutdown,
+};
+
+/// Advisory-lock key of the active relay ("marquee-o" in ASCII). One per database, and every
+/// service has its own database, so one constant serves all.
+const RELAY_LOCK_KEY: i64 = 0x6d61_7271_7565_656f;
+
+/// The channel the outbox trigger notifies.
+const CHANNEL: &str = "marquee_outbox";
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// `OUTBOX_POLL_INTERVAL` (default 1s): fallback poll when no notification arrives, and
+    /// how often a standby tries to become active.
+    pub poll_interval: Duration,
+    /// `OUTBOX_BATCH_SIZE` (default 500): rows read and sent per round.
+    pub batch_size: i64,
+    /// `OUTBOX_RETRY_MAX` (default 30s): the longest wait between retries while the broker
+    /// or database is unavailable (starting at 100ms, doubling).
+    pub retry_max: Duration,
+    /// `OUTBOX_RETENTION` (default 24h): how long published rows are kept for audit.
+    pub retention: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            batch_size: 500,
+            retry_max: Duration::from_secs(30),
+            retention: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl RelayConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            poll_interval: env.duration_or("OUTBOX_POLL_INTERVAL", defaults.poll_interval)?,
+            batch_size: in_range(
+                "OUTBOX_BATCH_SIZE",
+                env.or("OUTBOX_BATCH_SIZE", defaults.batch_size)?,
+                1..=10_000,
+            )?,
+            retry_max: env.duration_or("OUTBOX_RETRY_MAX", defaults.retry_max)?,
+            retention: env.duration_or("OUTBOX_RETENTION", defaults.retention)?,
+        })
+    }
+}
+
+/// The relay's metrics.
+#[derive(Debug, Clone)]
+struct RelayMetrics {
+    pending: IntGauge,
+    oldest_age: Gauge,
+    active: IntGauge,
+    published: IntCounter,
+    failures: IntCounter,
+}
+
+impl RelayMetrics {
+    fn register(metrics: &Metrics) -> Self {
+        let relay = Self {
+            pending: IntGauge::new("outbox_pending", "Outbox events not yet published")
+                .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            oldest_age: Gauge::new(
+                "outbox_oldest_age_seconds",
+                "Age of the oldest unpublished outbox event (0 when none)",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            active: IntGauge::new(
+                "outbox_relay_active",
+                "1 while this replica's relay is the active one",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            published: IntCounter::new("outbox_published_total", "Outbox events published")
+                .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            failures: IntCounter::new(
+                "outbox_publish_failures_total",
+                "Outbox rounds that ended with a failed delivery",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+        };
+        metrics.register(relay.pending.clone());
+        metrics.register(relay.oldest_age.clone());
+        metrics.register(relay.active.clone());
+        metrics.register(relay.published.clone());
+        metrics.register(relay.failures.clone());
+        relay
+    }
+}
+
+/// Why a relay session ended; the relay reconnects after any of them.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[from] diesel::ConnectionError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot create the producer: {0}")]
+    Producer(#[from] KafkaError),
+}
+
+/// One unpublished outbox row.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = table)]
+struct PendingEvent {
+    id: i64,
+    event_id: Uuid,
+    topic: String,
+    record_key: String,
+    ce_type: String,
+    payload: Vec<u8>,
+    trace_headers: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+/// Publishes one service's outbox. See the module docs.
+#[derive(Debug)]
+pub struct OutboxRelay {
+    database_url: SecretString,
+    kafka: KafkaConfig,
+    /// `ce_source` of every event: the service's name.
+    source: String,
+    config: RelayConfig,
+    metrics: RelayMetrics,
+}
+
+impl OutboxRelay {
+    pub fn new(
+        database_url: SecretString,
+        kafka: KafkaConfig,
+        source: impl Into<String>,
+        config: RelayConfig,
+        metrics: &Metrics,
+    ) -> Self {
+        Self {
+            database_url,
+            kafka,
+            source: source.into(),
+            config,
+            metrics: RelayMetrics::register(metrics),
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled, reconnecting after any failure.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), self.config.retry_max);
+        loop {
+            let result = self.session(&shutdown).await;
+            self.metrics.active.set(0);
+            match result {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox relay session ended; reconnecting");
+                    if sleep_or_shutdown(backoff.next_delay(), &shutdown).await {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// One database session: wait to become active, then publish until shutdown (`Ok`) or
+    /// a failure of the session's connection (`Err`).
+    async fn session(&self, shutdown: &CancellationToken) -> Result<(), SessionError> {
+        let mut conn = AsyncPgConnection::establish(self.database_url.expose_secret()).await?;
+        loop {
+            let locked = diesel::select(pg_try_advisory_lock(RELAY_LOCK_KEY))
+                .get_result(&mut conn)
+                .await?;
+            if locked {
+                break;
+            }
+            self.refresh_backlog(&mut conn).await?;
+            if sleep_or_shutdown(self.config.poll_interval, shutdown).await {
+                return Ok(());
+            }
+        }
+        tracing::info!("outbox relay is active");
+        self.metrics.active.set(1);
+        diesel::sql_query(format!("LISTEN {CHANNEL}"))
+            .execute(&mut conn)
+            .await?;
+
+        let mut producer = self.kafka.producer()?;
+        let mut backoff = Backoff::new(Duration::from_millis(100), self.config.retry_max);
+        let mut last_sweep = Instant::now();
+        while !shutdown.is_cancelled() {
+            let batch: Vec<PendingEvent> = table::table
+                .filter(table::published_at.is_null())
+                .order(table::id)
+                .limit(self.config.batch_size)
+                .select(PendingEvent::as_select())
+                .load(&mut conn)
+                .await?;
+            if batch.is_empty() {
+                self.refresh_backlog(&mut conn).await?;
+                if last_sweep.elapsed() > Duration::from_secs(60) {
+                    self.sweep(&mut conn).await?;
+                    last_sweep = Instant::now();
+                }
+                if wait_for_wakeup(&mut conn, self.config.poll_interval, shutdown).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+
+            let (delivered, failure) = self.publish(&producer, &batch).await;
+            if !delivered.is_empty() {
+                diesel::update(table::table.filter(table::id.eq_any(&delivered)))
+                    .set(table::published_at.eq(diesel::dsl::now))
+                    .execute(&mut conn)
+                    .await?;
+                self.metrics.published.inc_by(delivered.len() as u64);
+            }
+            self.refresh_backlog(&mut conn).await?;
+
+            if let Some(error) = failure {
+                self.metrics.failures.inc();
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    %error,
+                    delivered = delivered.len(),
+                    undelivered = batch.len() - delivered.len(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "outbox delivery failed; will retry"
+                );
+                // A fresh producer starts a fresh idempotence session: after a broker restart
+                // the old producer id may be unknown to it.
+                producer = self.kafka.producer()?;
+                if sleep_or_shutdown(delay, shutdown).await {
+                    return Ok(());
+                }
+            } else {
+                backoff.reset();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every row and awaits every acknowledgement. Returns the ids of the delivered rows
+    /// and the first failure, if any.
+    async fn publish(
+        &self,
+        producer: &FutureProducer,
+        batch: &[PendingEvent],
+    ) -> (Vec<i64>, Option<KafkaError>) {
+        let mut in_flight = Vec::with_capacity(batch.len());
+        let mut failure = None;
+        for row in batch {
+            let trace_headers: HashMap<String, String> =
+                serde_json::from_value(row.trace_headers.clone()).unwrap_or_default();
+            let headers = Attributes {
+                id: row.event_id,
+                ce_type: row.ce_type.clone(),
+                source: self.source.clone(),
+                time: row.created_at,
+                trace_headers,
+            }
+            .to_headers();
+            let topic = self.kafka.topic(&row.topic);
+            let record = FutureRecord::to(&topic)
+                .key(&row.record_key)
+                .payload(&row.payload)
+                .headers(headers)
+                .timestamp(row.created_at.timestamp_millis());
+            match producer.send_result(record) {
+                Ok(delivery) => in_flight.push((row.id, delivery)),
+                Err((error, _)) => {
+                    failure = Some(error);
+                    break;
+                }
+            }
+        }
+        let mut delivered = Vec::with_capacity(in_flight.len());
+        for (id, delivery) in in_flight {
+            match delivery.await {
+                Ok(Ok(_)) => delivered.push(id),
+                Ok(Err((error, _))) => {
+                    failure.get_or_insert(error);
+                }
+                Err(_) => {
+                    failure.get_or_insert(KafkaError::Canceled);
+                }
+            }
+        }
+        if failure.is_none() && producer.client().fatal_error().is_some() {
+            failure = Some(KafkaError::Canceled);
+        }
+        (delivered, failure)
+    }
+
+    async fn refresh_backlog(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        let (pending, oldest_age) = outbox::backlog(conn).await?;
+        self.metrics.pending.set(pending);
+        self.metrics.oldest_age.set(oldest_age);
+        Ok(())
+    }
+
+    /// Deletes published rows older than the retention.
+    async fn sweep(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        let cutoff = Utc::now() - self.config.retention;
+        let deleted = diesel::delete(table::table.filter(table::published_at.lt(cutoff)))
+            .execute(conn)
+            .await?;
+        if deleted > 0 {
+            tracing::debug!(deleted, "swept published outbox rows");
+        }
+        Ok(())
+    }
+}
+
+diesel::define_sql_function! {
+    fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
+/// Waits for a notification, the poll interval, or shutdown (`Ok(true)`).
+async fn wait_for_wakeup(
+    conn: &mut AsyncPgConnection,
+    poll_interval: Duration,
+    shutdown: &CancellationToken,
+) -> QueryResult<bool> {
+    let mut notifications = std::pin::pin!(conn.notifications_stream());
+    tokio::select! {
+        () = shutdown.cancelled() => return Ok(true),
+        () = tokio::time::sleep(poll_interval) => {}
+        notification = notifications.next() => {
+            if let Some(Err(error)) = notification {
+                return Err(error);
+            }
+        }
+    }
+    // One round serves every notification that arrived meanwhile.
+    while let Some(Some(Ok(_))) = notifications.next().now_or_never() {}
+    Ok(false)
+}

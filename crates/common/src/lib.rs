@@ -1,0 +1,27 @@
+//! Marquee's shared kernel: what every service and the gateway need, in one place.
+//!
+//! | module | concern |
+//! |---|---|
+//! | [`config`] | environment variables with defaults, validated at boot |
+//! | [`telemetry`] | JSON logs with trace ids, OTLP export, W3C propagation |
+//! | [`http`] | problem+json errors, request ids, health, metrics, request tracing |
+//! | [`db`] | diesel-async pool, embedded migrations, transactions |
+//! | [`redis`] | self-healing Redis connection |
+//! | [`kafka`] | CloudEvents envelope, transactional outbox + relay, idempotent consumer |
+//! | [`shutdown`] | cancellation on SIGTERM/Ctrl-C |
+//! | [`retry`] | exponential backoff with jitter |
+//!
+//! Services depend on this crate and on `marquee-proto-events` (the event contracts); they
+//! never talk to rdkafka, diesel's pool or the OpenTelemetry SDK directly for these concerns.
+
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod kafka;
+pub mod redis;
+pub mod retry;
+pub mod schema;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, Env};

@@ -1,0 +1,49 @@
+//! Shutdown as a value: servers, relays and consumer loops take a [`CancellationToken`] and
+//! stop cleanly when it is cancelled — by SIGTERM/Ctrl-C in production ([`on_signal`]), by
+//! the test that started them in tests.
+
+use std::time::Duration;
+
+pub use tokio_util::sync::CancellationToken;
+
+/// A token cancelled when the process receives SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+pub fn on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    token
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the process");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Sleeps for `delay` unless `shutdown` comes first; returns whether it did.
+pub async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => true,
+        () = tokio::time::sleep(delay) => false,
+    }
+}

@@ -1,0 +1,241 @@
+//! What the backbone tests share: a database with an `applied` table that the test handler
+//! writes to, events to publish, and ways to run relays and consumers under a test's control.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use diesel::{prelude::*, sql_types::BigInt};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use marquee_common::{
+    db::PgPool,
+    http::metrics::Metrics,
+    kafka::{
+        KafkaConfig,
+        consumer::{ConsumerConfig, EventHandler, HandlerError, InboxConsumer},
+        envelope::{Attributes, ReceivedEvent},
+        outbox,
+        relay::{OutboxRelay, RelayConfig},
+    },
+    shutdown::CancellationToken,
+};
+use marquee_proto_events::{Event, topics, users::v1::UserUpdated};
+use marquee_testkit::{TestDatabase, TestTopics};
+use rdkafka::producer::FutureRecord;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub const GROUP: &str = "profiles";
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A database with the backbone tables plus `applied`, one row per handler effect (no unique
+/// constraint on purpose: a double effect shows up as two rows).
+pub async fn database() -> TestDatabase {
+    let db = TestDatabase::create(None).await;
+    let mut conn = db.connection().await;
+    diesel::sql_query(
+        "CREATE TABLE applied (event_id UUID NOT NULL, user_id TEXT NOT NULL, version BIGINT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("create applied");
+    db
+}
+
+/// `UserUpdated` for `user`, with `version` as a sequence number tests can order by.
+pub fn update(user: &str, version: u64) -> UserUpdated {
+    UserUpdated {
+        user_id: user.to_owned(),
+        version,
+        ..Default::default()
+    }
+}
+
+/// Enqueues each event in its own committed transaction.
+pub async fn enqueue_each(
+    conn: &mut AsyncPgConnection,
+    events: impl IntoIterator<Item = UserUpdated>,
+) {
+    for event in events {
+        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+            outbox::enqueue(conn, &event).await?;
+            Ok(())
+        })
+        .await
+        .expect("enqueue");
+    }
+}
+
+/// Publishes `event` straight to the broker with CloudEvents headers and the given id,
+/// bypassing the outbox (to simulate redelivery and foreign producers).
+pub async fn publish_direct(config: &KafkaConfig, event: &UserUpdated, id: Uuid) {
+    let headers = Attributes {
+        id,
+        ce_type: UserUpdated::CE_TYPE.into(),
+        source: "test".into(),
+        time: Utc::now(),
+        trace_headers: Default::default(),
+    }
+    .to_headers();
+    let topic = config.topic(topics::USERS_V1);
+    let payload = prost::Message::encode_to_vec(event);
+    config
+        .producer()
+        .expect("producer")
+        .send(
+            FutureRecord::to(&topic)
+                .key(event.key())
+                .payload(&payload)
+                .headers(headers),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish");
+}
+
+/// Records each `UserUpdated` in `applied`; fails on purpose for the user id `poison`.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordingHandler;
+
+impl EventHandler for RecordingHandler {
+    async fn handle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        event: &ReceivedEvent,
+    ) -> Result<(), HandlerError> {
+        let update: UserUpdated = event.decode()?;
+        if update.user_id == "poison" {
+            return Err(HandlerError::transient("this user cannot be processed"));
+        }
+        diesel::sql_query("INSERT INTO applied (event_id, user_id, version) VALUES ($1, $2, $3)")
+            .bind::<diesel::sql_types::Uuid, _>(event.id())
+            .bind::<diesel::sql_types::Text, _>(&update.user_id)
+            .bind::<BigInt, _>(update.version as i64)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// `(rows in applied, distinct event ids in applied)`.
+pub async fn applied_counts(pool: &PgPool) -> (i64, i64) {
+    let mut conn = pool.get().await.expect("connection");
+    let conn = &mut *conn;
+    let total: Count = diesel::sql_query("SELECT count(*) AS n FROM applied")
+        .get_result(conn)
+        .await
+        .expect("count");
+    let distinct: Count = diesel::sql_query("SELECT count(DISTINCT event_id) AS n FROM applied")
+        .get_result(conn)
+        .await
+        .expect("count");
+    (total.n, distinct.n)
+}
+
+/// A relay or consumer running on its own task, stoppable by the test.
+pub struct Running {
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<()>,
+    pub metrics: Metrics,
+}
+
+impl Running {
+    /// Stops it cleanly and waits until it has.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("task ends cleanly");
+    }
+}
+
+pub fn fast_relay_config() -> RelayConfig {
+    RelayConfig {
+        poll_interval: Duration::from_millis(100),
+        retry_max: Duration::from_millis(500),
+        ..RelayConfig::default()
+    }
+}
+
+pub fn start_relay(db: &TestDatabase, topics: &TestTopics) -> Running {
+    let metrics = Metrics::new();
+    let relay = OutboxRelay::new(
+        db.secret_url(),
+        topics.config.clone(),
+        "test-service",
+        fast_relay_config(),
+        &metrics,
+    );
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(relay.run(shutdown.clone()));
+    Running {
+        shutdown,
+        task,
+        metrics,
+    }
+}
+
+pub fn consumer_config(topics: &TestTopics) -> ConsumerConfig {
+    ConsumerConfig {
+        max_attempts: 3,
+        retry_initial: Duration::from_millis(20),
+        retry_max: Duration::from_millis(100),
+        ..ConsumerConfig::new(&topics.group(GROUP), &[topics::USERS_V1])
+    }
+}
+
+pub fn start_consumer(db: &TestDatabase, topics: &TestTopics) -> Running {
+    let metrics = Metrics::new();
+    let consumer = InboxConsumer::new(
+        db.pool(),
+        topics.config.clone(),
+        consumer_config(topics),
+        RecordingHandler,
+        &metrics,
+    );
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        consumer.run(stop).await.expect("consumer runs");
+    });
+    Running {
+        shutdown,
+        task,
+        metrics,
+    }
+}
+
+/// The consumer's `consumer_events_total` for one outcome.
+pub fn consumed(running: &Running, topics: &TestTopics, outcome: &str) -> f64 {
+    running
+        .metrics
+        .value(
+            "consumer_events_total",
+            &[("group", &topics.group(GROUP)), ("outcome", outcome)],
+        )
+        .unwrap_or(0.0)
+}
+
+/// Waits until `applied` holds at least `n` rows; returns `(rows, distinct event ids)`.
+pub async fn wait_for_applied(db: &TestDatabase, n: i64, timeout: Duration) -> (i64, i64) {
+    let pool = db.pool();
+    let pool = &pool;
+    marquee_testkit::eventually_async(timeout, &format!("{n} effects applied"), || async move {
+        Some(applied_counts(pool).await).filter(|(total, _)| *total >= n)
+    })
+    .await
+}
+
+/// Logs of the code under test, shown for failing tests, when `TEST_LOG` is set (a filter
+/// such as `info` or `marquee_common=debug`).
+pub fn init_test_logs() {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}

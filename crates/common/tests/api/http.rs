@@ -1,0 +1,253 @@
+//! HTTP conventions through a real actix app: problem+json for every kind of bad input,
+//! request ids, health with real dependency checks, and Prometheus metrics.
+
+use actix_web::{
+    App, HttpResponse,
+    http::{StatusCode, header},
+    middleware::from_fn,
+    test, web,
+};
+use marquee_common::{
+    db::DatabaseCheck,
+    http::{self, Problem, health::Readiness, metrics::Metrics},
+    redis::{RedisCheck, RedisConfig, connect},
+};
+use marquee_testkit::TestDatabase;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NewThing {
+    name: String,
+}
+
+async fn create(body: web::Json<NewThing>) -> HttpResponse {
+    HttpResponse::Created().json(json!({ "name": body.name }))
+}
+
+async fn get(id: web::Path<uuid::Uuid>) -> Result<HttpResponse, Problem> {
+    Err(Problem::not_found("thing_not_found", "No such thing")
+        .with_detail(format!("no thing {id}")))
+}
+
+async fn broken() -> Result<HttpResponse, Problem> {
+    Err(Problem::internal(
+        &"password authentication failed for user postgres",
+    ))
+}
+
+macro_rules! app {
+    ($readiness:expr) => {
+        test::init_service(
+            App::new()
+                .configure(http::configure($readiness, Metrics::new()))
+                .route("/v1/things", web::post().to(create))
+                .route("/v1/things/{id}", web::get().to(get))
+                .route("/v1/broken", web::get().to(broken))
+                .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::metrics::middleware))
+                .wrap(http::tracing::logger())
+                .wrap(from_fn(http::request_id::middleware)),
+        )
+        .await
+    };
+}
+
+async fn problem<B: actix_web::body::MessageBody>(
+    response: actix_web::dev::ServiceResponse<B>,
+) -> (StatusCode, Value) {
+    let status = response.status();
+    assert_eq!(
+        response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .as_deref(),
+        Some("application/problem+json"),
+        "status {status} is a problem"
+    );
+    (status, test::read_body_json(response).await)
+}
+
+#[actix_web::test]
+async fn bad_input_of_every_kind_is_a_clear_4xx_problem() {
+    let app = app!(Readiness::new());
+    let cases = [
+        (
+            test::TestRequest::post()
+                .uri("/v1/things")
+                .set_payload("{\"name\":")
+                .insert_header(("content-type", "application/json")),
+            400,
+            "malformed_json",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/things")
+                .set_json(json!({"name": "x", "extra": 1})),
+            422,
+            "invalid_body",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/things")
+                .set_json(json!({})),
+            422,
+            "invalid_body",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/things")
+                .set_payload("name=x")
+                .insert_header(("content-type", "text/plain")),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            test::TestRequest::post()
+                .uri("/v1/things")
+                .set_json(json!({"name": "x".repeat(70_000)})),
+            413,
+            "payload_too_large",
+        ),
+        (
+            test::TestRequest::get().uri("/v1/things/not-a-uuid"),
+            400,
+            "invalid_path",
+        ),
+        (
+            test::TestRequest::get().uri("/v1/nowhere"),
+            404,
+            "route_not_found",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = test::call_service(&app, request.to_request()).await;
+        let (actual, body) = problem(response).await;
+        assert_eq!(
+            (actual.as_u16(), body["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+        assert_eq!(body["status"], status);
+        assert!(body["title"].is_string());
+    }
+}
+
+#[actix_web::test]
+async fn error_bodies_carry_the_request_id_and_hide_internal_causes() {
+    let app = app!(Readiness::new());
+    let request = test::TestRequest::get()
+        .uri("/v1/broken")
+        .insert_header(("x-request-id", "req-42"))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.headers().get("x-request-id").unwrap(), "req-42");
+    let (status, body) = problem(response).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["request_id"], "req-42");
+    assert!(!body.to_string().contains("postgres"), "{body}");
+
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("/v1/things/{}", uuid::Uuid::now_v7()))
+            .to_request(),
+    )
+    .await;
+    let generated = response
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = problem(response).await;
+    assert_eq!(
+        body["request_id"],
+        generated.as_str(),
+        "a generated id is echoed and in the body"
+    );
+    assert_eq!(body["code"], "thing_not_found");
+}
+
+#[actix_web::test]
+async fn readiness_reports_each_dependency_and_fails_when_one_is_down() {
+    let db = TestDatabase::create(None).await;
+    let redis = connect(&RedisConfig::for_url("redis://127.0.0.1:6379")).unwrap();
+    let app = app!(
+        Readiness::new()
+            .with(DatabaseCheck::new("postgres", db.pool()))
+            .with(RedisCheck::new(redis))
+    );
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/health/ready").to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = test::read_body_json(response).await;
+    assert_eq!(
+        body,
+        json!({"status": "ready", "checks": {"postgres": {"status": "up"}, "redis": {"status": "up"}}})
+    );
+
+    // A Redis nobody listens on: the port of a socket we bound and closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = connect(&RedisConfig::for_url(format!("redis://127.0.0.1:{port}"))).unwrap();
+    let app = app!(
+        Readiness::new()
+            .with(DatabaseCheck::new("postgres", db.pool()))
+            .with(RedisCheck::new(dead))
+    );
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/health/ready").to_request(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = test::read_body_json(response).await;
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["checks"]["postgres"]["status"], "up");
+    assert_eq!(body["checks"]["redis"]["status"], "down");
+
+    let response = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/health/live").to_request(),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "liveness does not depend on dependencies"
+    );
+}
+
+#[actix_web::test]
+async fn metrics_count_requests_by_route_pattern() {
+    let app = app!(Readiness::new());
+    for _ in 0..3 {
+        let uri = format!("/v1/things/{}", uuid::Uuid::now_v7());
+        test::call_service(&app, test::TestRequest::get().uri(&uri).to_request()).await;
+    }
+    let response =
+        test::call_service(&app, test::TestRequest::get().uri("/metrics").to_request()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(test::read_body(response).await.to_vec()).unwrap();
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",route="/v1/things/{id}",status="404"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the shared kernel against real PostgreSQL, Redis and a
+//! Kafka-compatible broker (one test binary; modules by concern).
+
+// Test code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod consumer;
+mod fixtures;
+mod http;
+mod relay;
+mod service_config;

@@ -1,0 +1,92 @@
+//! A fresh database per test.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::EmbeddedMigrations;
+use marquee_common::db::{self, DatabaseConfig, PgPool};
+use secrecy::SecretString;
+
+/// A database that exists for one test: created (and migrated) by [`TestDatabase::create`],
+/// dropped when the value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    name: String,
+    url: String,
+    server_url: String,
+}
+
+impl TestDatabase {
+    /// Creates `marquee_test_<uuid>` and applies the backbone migrations plus `service`'s.
+    pub async fn create(service: Option<EmbeddedMigrations>) -> Self {
+        let server_url = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("marquee_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = AsyncPgConnection::establish(&server_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot reach PostgreSQL at {server_url} (set TEST_DATABASE_URL): {e}")
+            });
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+        let (base, _) = server_url
+            .rsplit_once('/')
+            .expect("TEST_DATABASE_URL has a database path");
+        let url = format!("{base}/{name}");
+        db::migrate(&SecretString::from(url.clone()), service)
+            .await
+            .expect("migrations apply");
+        Self {
+            name,
+            url,
+            server_url,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn secret_url(&self) -> SecretString {
+        SecretString::from(self.url.clone())
+    }
+
+    /// A pool on this database.
+    pub fn pool(&self) -> PgPool {
+        let config = DatabaseConfig::for_url(self.url.clone());
+        db::pool(&config.url, &config).expect("pool builds")
+    }
+
+    /// A single connection, for assertions.
+    pub async fn connection(&self) -> AsyncPgConnection {
+        AsyncPgConnection::establish(&self.url)
+            .await
+            .expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let server_url = self.server_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived
+        // thread with its own runtime does the work.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = AsyncPgConnection::establish(&server_url).await.ok()?;
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(_))) {
+            eprintln!("warning: test database {} was not dropped", self.name);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Test helpers for Marquee's integration tests, in the zero-to-production style: every test
+//! gets its own database (created from the migrations, dropped afterwards) and its own topic
+//! names, so tests run in parallel under nextest without sharing state.
+//!
+//! - [`TestDatabase`]: a fresh PostgreSQL database per test (`TEST_DATABASE_URL` points at
+//!   the server, default `postgres://postgres@127.0.0.1:5432/postgres`);
+//! - [`TestTopics`]: a unique `KAFKA_TOPIC_PREFIX` per test on the shared broker
+//!   (`KAFKA_BROKERS`, default `127.0.0.1:9092`), with its topics created;
+//! - [`BrokerProcess`]: a private tansu broker on a free port, for fault tests that stop and
+//!   restart the broker without disturbing the tests beside them;
+//! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
+//! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping.
+
+// A test-support crate: when setup fails, panicking with a clear message is the point.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod broker;
+mod database;
+mod poll;
+mod topics;
+
+pub use broker::BrokerProcess;
+pub use database::TestDatabase;
+pub use poll::{eventually, eventually_async};
+pub use topics::{CollectedRecord, RecordCollector, TestTopics, shared_brokers};

@@ -1,0 +1,110 @@
+//! Developer commands for the Marquee workspace.
+//!
+//! - `cargo xtask test [ARGS…]`: makes sure PostgreSQL, Redis and a Kafka-compatible broker
+//!   are there (installing and starting the pinned tansu broker when `KAFKA_BROKERS` is not
+//!   set), then runs the whole workspace suite with nextest (or `cargo test` without it).
+//!   Extra arguments go to the test runner.
+//! - `cargo xtask up`: the same dependencies plus the platform's topics, kept running until
+//!   Ctrl-C. (The services join it as they are built; see the README.)
+//! - `cargo xtask deps`: only checks and prepares the dependencies, then stops what it started.
+//!
+//! Every step prints a progress line; any failure says what is missing and how to fix it, and
+//! exits non-zero. Whatever xtask started, it stops.
+
+mod deps;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nxtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    match command.as_str() {
+        "test" => test(&rest),
+        "up" => up(),
+        "deps" => deps::Dependencies::prepare().map(drop),
+        "" | "help" | "--help" | "-h" => {
+            print!("{}", USAGE);
+            Ok(())
+        }
+        other => bail!("unknown command {other:?}\n\n{USAGE}"),
+    }
+}
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [ARGS...]   check dependencies, start the broker if needed, run the whole test suite
+                   (ARGS go to cargo nextest / cargo test)
+  up               dependencies + topics for local development, until Ctrl-C
+  deps             check and prepare the dependencies only
+
+environment:
+  TEST_DATABASE_URL  PostgreSQL server for tests   (default postgres://postgres@127.0.0.1:5432/postgres)
+  REDIS_URL          Redis                         (default redis://127.0.0.1:6379)
+  KAFKA_BROKERS      use this broker instead of starting tansu (default: tansu on 127.0.0.1:9092)
+";
+
+fn test(extra: &[String]) -> Result<()> {
+    let deps = deps::Dependencies::prepare()?;
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let mut command = Command::new("cargo");
+    if nextest {
+        command.args(["nextest", "run", "--workspace"]);
+        if std::env::var_os("CI").is_some() {
+            command.args(["--profile", "ci"]);
+        }
+    } else {
+        println!(
+            "==> cargo-nextest not found; using cargo test (install it with `cargo install cargo-nextest --locked`)"
+        );
+        command.args(["test", "--workspace"]);
+    }
+    command.args(extra).envs(deps.env());
+    println!("==> running the test suite: {}", describe(&command));
+    let status = command.status().context("cannot run cargo")?;
+    drop(deps);
+    if !status.success() {
+        bail!("the test suite failed ({status})");
+    }
+    println!("==> all tests passed");
+    Ok(())
+}
+
+fn up() -> Result<()> {
+    let deps = deps::Dependencies::prepare()?;
+    deps.create_platform_topics()?;
+    println!();
+    println!("Marquee's dependencies are up:");
+    for (name, value) in deps.env() {
+        println!("  {name}={value}");
+    }
+    println!();
+    println!("The services are added to `cargo xtask up` as they are built (see the README).");
+    println!("Press Ctrl-C to stop.");
+    deps.wait_for_interrupt();
+    Ok(())
+}
+
+fn describe(command: &Command) -> String {
+    std::iter::once(command.get_program().to_string_lossy().into_owned())
+        .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
