@@ -1,6 +1,9 @@
 //! A fresh database per test.
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    AsyncConnection, AsyncPgConnection, RunQueryDsl,
+    async_connection_wrapper::AsyncConnectionWrapper,
+};
 use diesel_migrations::EmbeddedMigrations;
 use marquee_common::db::{self, DatabaseConfig, PgPool};
 use secrecy::SecretString;
@@ -55,6 +58,46 @@ impl TestDatabase {
     pub fn pool(&self) -> PgPool {
         let config = DatabaseConfig::for_url(self.url.clone());
         db::pool(&config.url, &config).expect("pool builds")
+    }
+
+    /// Reverts every migration of `sources` (newest first) and applies them again, failing if
+    /// any `down.sql` does not undo its `up.sql`: a second `up` then finds leftovers.
+    pub async fn revert_and_reapply(&self, sources: Vec<EmbeddedMigrations>) {
+        let url = self.url.clone();
+        tokio::task::spawn_blocking(move || {
+            use diesel_migrations::MigrationHarness;
+            let mut conn =
+                <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                    .expect("connect for migrations");
+            use diesel::migration::MigrationSource;
+            let all: Vec<_> = sources
+                .iter()
+                .flat_map(|source| {
+                    MigrationSource::<diesel::pg::Pg>::migrations(source)
+                        .expect("embedded migrations")
+                })
+                .collect();
+            // Newest applied first, whichever source it came from.
+            while let Some(version) = conn
+                .applied_migrations()
+                .expect("applied migrations")
+                .into_iter()
+                .next()
+            {
+                let migration = all
+                    .iter()
+                    .find(|m| m.name().version() == version)
+                    .unwrap_or_else(|| panic!("applied migration {version} is in no source"));
+                conn.revert_migration(migration.as_ref())
+                    .expect("down.sql applies");
+            }
+            for source in sources {
+                conn.run_pending_migrations(source)
+                    .expect("up again after down");
+            }
+        })
+        .await
+        .expect("migration task");
     }
 
     /// A single connection, for assertions.

@@ -82,23 +82,36 @@ impl Metrics {
         String::from_utf8(buffer).unwrap_or_default()
     }
 
-    /// The current value of a gauge or counter by name and labels, for tests and diagnostics.
+    /// The current value of a gauge or counter by name and labels, for tests and diagnostics
+    /// (the first series that carries all the given labels).
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.values(name, labels).into_iter().next()
+    }
+
+    /// The values of every gauge or counter series of `name` carrying all the given labels.
+    pub fn values(&self, name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         let families = self.registry.gather();
-        let family = families.iter().find(|family| family.name() == name)?;
-        let metric = family.get_metric().iter().find(|metric| {
-            labels.iter().all(|(k, v)| {
-                metric
-                    .get_label()
-                    .iter()
-                    .any(|l| l.name() == *k && l.value() == *v)
+        let Some(family) = families.iter().find(|family| family.name() == name) else {
+            return Vec::new();
+        };
+        let kind = family.get_field_type();
+        family
+            .get_metric()
+            .iter()
+            .filter(|metric| {
+                labels.iter().all(|(k, v)| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .any(|l| l.name() == *k && l.value() == *v)
+                })
             })
-        })?;
-        match family.get_field_type() {
-            MetricType::GAUGE => Some(metric.get_gauge().get_value()),
-            MetricType::COUNTER => Some(metric.get_counter().get_value()),
-            _ => None,
-        }
+            .filter_map(|metric| match kind {
+                MetricType::GAUGE => Some(metric.get_gauge().get_value()),
+                MetricType::COUNTER => Some(metric.get_counter().get_value()),
+                _ => None,
+            })
+            .collect()
     }
 }
 

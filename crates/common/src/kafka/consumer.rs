@@ -16,23 +16,27 @@
 //!   until it returns — an outage must not send every event to the dead-letter topic.
 //!
 //! Metrics: `consumer_events_total{group,topic,outcome}` with outcome `applied`, `duplicate`
-//! or `dead_lettered`, and `consumer_handler_failures_total{group,topic}`.
+//! or `dead_lettered`, `consumer_handler_failures_total{group,topic}` and
+//! `consumer_lag{group,topic,partition}` (from librdkafka's statistics, every 5 s) and
+//! `consumer_assigned_partitions{group}`.
 
 use std::{future::Future, time::Duration};
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 use rdkafka::{
-    consumer::{CommitMode, Consumer, StreamConsumer},
+    consumer::{CommitMode, Consumer as _},
     error::KafkaError,
     message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureRecord,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{KafkaConfig, envelope::ReceivedEvent};
+use super::{
+    Consumer, KafkaConfig, KafkaContext, Producer, context::ConsumerGauges, envelope::ReceivedEvent,
+};
 use crate::{
     config::{ConfigError, Env, in_range},
     db::{self, PgPool},
@@ -42,6 +46,9 @@ use crate::{
     shutdown::sleep_or_shutdown,
     telemetry,
 };
+
+/// How often applied event ids past `INBOX_RETENTION` are deleted.
+const INBOX_SWEEP_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Headers added to a dead-lettered record (besides all of the original's).
 pub mod dlq_headers {
@@ -121,6 +128,9 @@ pub struct ConsumerConfig {
     /// backoff between attempts.
     pub retry_initial: Duration,
     pub retry_max: Duration,
+    /// `INBOX_RETENTION` (default 7d): how long applied event ids are remembered. A
+    /// redelivery older than this (an offset reset, a replayed topic) would apply again.
+    pub inbox_retention: Duration,
 }
 
 impl ConsumerConfig {
@@ -133,6 +143,8 @@ impl ConsumerConfig {
             )?,
             retry_initial: env.duration_or("CONSUMER_RETRY_INITIAL", Duration::from_millis(100))?,
             retry_max: env.duration_or("CONSUMER_RETRY_MAX", Duration::from_secs(10))?,
+            inbox_retention: env
+                .duration_or("INBOX_RETENTION", Duration::from_secs(7 * 24 * 3600))?,
             ..Self::new(group, topics)
         })
     }
@@ -145,6 +157,7 @@ impl ConsumerConfig {
             max_attempts: 5,
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
+            inbox_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -193,6 +206,8 @@ pub enum ConsumerError {
 struct ConsumerMetrics {
     events: IntCounterVec,
     failures: IntCounterVec,
+    lag: IntGaugeVec,
+    assigned: IntGaugeVec,
 }
 
 impl ConsumerMetrics {
@@ -208,9 +223,24 @@ impl ConsumerMetrics {
                 &["group", "topic"],
             )
             .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            lag: IntGaugeVec::new(
+                Opts::new("consumer_lag", "Records behind the end of the partition"),
+                &["group", "topic", "partition"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            assigned: IntGaugeVec::new(
+                Opts::new(
+                    "consumer_assigned_partitions",
+                    "Partitions assigned to this member",
+                ),
+                &["group"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
         };
+        metrics.register(this.assigned.clone());
         metrics.register(this.events.clone());
         metrics.register(this.failures.clone());
+        metrics.register(this.lag.clone());
         this
     }
 }
@@ -252,7 +282,18 @@ impl<H: EventHandler> InboxConsumer<H> {
     /// Consumes until `shutdown` is cancelled, then commits the stored offsets and leaves the
     /// group. Fails only if the clients cannot be created (bad configuration).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ConsumerError> {
-        let consumer: StreamConsumer = self.kafka.consumer_config(&self.config.group).create()?;
+        let context = KafkaContext::for_consumer(ConsumerGauges {
+            group: self.config.group.clone(),
+            lag: self.metrics.lag.clone(),
+            assigned: self
+                .metrics
+                .assigned
+                .with_label_values(&[&self.config.group]),
+        });
+        let consumer: Consumer = self
+            .kafka
+            .consumer_config(&self.config.group)
+            .create_with_context(context)?;
         let dead_letters = self.kafka.producer()?;
         let topics: Vec<String> = self
             .config
@@ -264,9 +305,14 @@ impl<H: EventHandler> InboxConsumer<H> {
         tracing::info!(group = %self.config.group, ?topics, "consumer started");
 
         let mut receive_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut sweep = tokio::time::interval(INBOX_SWEEP_INTERVAL);
         loop {
             let message = tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = sweep.tick() => {
+                    self.sweep_inbox().await;
+                    continue;
+                }
                 message = consumer.recv() => message,
             };
             let message = match message {
@@ -308,11 +354,33 @@ impl<H: EventHandler> InboxConsumer<H> {
         Ok(())
     }
 
+    /// Forgets applied event ids older than the retention.
+    async fn sweep_inbox(&self) {
+        let cutoff = chrono::Utc::now() - self.config.inbox_retention;
+        let result = async {
+            let mut conn = db::connection(&self.pool).await?;
+            let deleted = diesel::delete(
+                inbox::table
+                    .filter(inbox::consumer_group.eq(&self.config.group))
+                    .filter(inbox::processed_at.lt(cutoff)),
+            )
+            .execute(&mut conn)
+            .await?;
+            Ok::<_, db::DbError>(deleted)
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "swept the inbox"),
+            Err(error) => tracing::warn!(%error, "sweeping the inbox failed; will retry"),
+        }
+    }
+
     /// Applies one record; `None` if shutdown interrupted it.
     async fn process(
         &self,
         message: &BorrowedMessage<'_>,
-        dead_letters: &FutureProducer,
+        dead_letters: &Producer,
         shutdown: &CancellationToken,
     ) -> Option<Outcome> {
         let event = match ReceivedEvent::from_message(message) {
@@ -353,7 +421,7 @@ impl<H: EventHandler> InboxConsumer<H> {
         &self,
         message: &BorrowedMessage<'_>,
         event: &ReceivedEvent,
-        dead_letters: &FutureProducer,
+        dead_letters: &Producer,
         shutdown: &CancellationToken,
     ) -> Option<Outcome> {
         let mut backoff = Backoff::new(self.config.retry_initial, self.config.retry_max);
@@ -432,7 +500,7 @@ impl<H: EventHandler> InboxConsumer<H> {
         message: &BorrowedMessage<'_>,
         error: &str,
         attempts: u32,
-        producer: &FutureProducer,
+        producer: &Producer,
         shutdown: &CancellationToken,
     ) -> Option<Outcome> {
         let topic = marquee_proto_events::topics::dead_letter(message.topic(), &self.config.group);

@@ -15,6 +15,7 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod context;
 pub mod envelope;
 pub mod outbox;
 pub mod relay;
@@ -22,15 +23,22 @@ pub mod relay;
 use std::time::Duration;
 
 use rdkafka::{
-    ClientConfig, admin::AdminClient, client::DefaultClientContext, config::RDKafkaLogLevel,
+    ClientConfig, admin::AdminClient, config::RDKafkaLogLevel, consumer::StreamConsumer,
     producer::FutureProducer,
 };
 use secrecy::{ExposeSecret, SecretString};
+
+pub use context::KafkaContext;
 
 use crate::{
     config::{ConfigError, Env, in_range},
     http::health::{CheckFuture, ReadinessCheck},
 };
+
+/// The producer every Marquee component uses (see [`KafkaConfig::producer`]).
+pub type Producer = FutureProducer<KafkaContext>;
+/// The consumer every Marquee component uses.
+pub type Consumer = StreamConsumer<KafkaContext>;
 
 /// Broker connection and client settings.
 #[derive(Debug, Clone)]
@@ -211,7 +219,7 @@ impl KafkaConfig {
 
     /// An idempotent producer (`acks=all`, `enable.idempotence=true`): retries inside
     /// librdkafka can neither duplicate nor reorder records of a partition.
-    pub fn producer(&self) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    pub fn producer(&self) -> Result<Producer, rdkafka::error::KafkaError> {
         let mut config = self.client_config();
         config
             .set("enable.idempotence", "true")
@@ -225,7 +233,7 @@ impl KafkaConfig {
         if let Some(batch_size) = self.batch_size {
             config.set("batch.size", batch_size.to_string());
         }
-        config.create()
+        config.create_with_context(KafkaContext::default())
     }
 
     /// Consumer settings for `group`: offsets are stored by the application only after an
@@ -243,19 +251,22 @@ impl KafkaConfig {
                 "session.timeout.ms",
                 self.session_timeout.as_millis().to_string(),
             )
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // Feeds the consumer_lag gauge (see `context`).
+            .set("statistics.interval.ms", "5000");
         config
     }
 
-    pub fn admin(&self) -> Result<AdminClient<DefaultClientContext>, rdkafka::error::KafkaError> {
-        self.client_config().create()
+    pub fn admin(&self) -> Result<AdminClient<KafkaContext>, rdkafka::error::KafkaError> {
+        self.client_config()
+            .create_with_context(KafkaContext::default())
     }
 }
 
 /// Readiness: the broker answers a metadata request.
 #[derive(Clone)]
 pub struct KafkaCheck {
-    producer: FutureProducer,
+    producer: Producer,
 }
 
 impl std::fmt::Debug for KafkaCheck {
@@ -266,7 +277,7 @@ impl std::fmt::Debug for KafkaCheck {
 
 impl KafkaCheck {
     /// Checks through `producer`'s connections (no extra client is opened).
-    pub fn new(producer: FutureProducer) -> Self {
+    pub fn new(producer: Producer) -> Self {
         Self { producer }
     }
 }

@@ -33,13 +33,13 @@ use futures::{FutureExt, StreamExt};
 use prometheus::{Gauge, IntCounter, IntGauge};
 use rdkafka::{
     error::KafkaError,
-    producer::{FutureProducer, FutureRecord, Producer},
+    producer::{FutureRecord, Producer as _},
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{KafkaConfig, envelope::Attributes, outbox};
+use super::{KafkaConfig, Producer, envelope::Attributes, outbox};
 use crate::{
     config::{ConfigError, Env, in_range},
     http::metrics::Metrics,
@@ -293,7 +293,7 @@ impl OutboxRelay {
     /// and the first failure, if any.
     async fn publish(
         &self,
-        producer: &FutureProducer,
+        producer: &Producer,
         batch: &[PendingEvent],
     ) -> (Vec<i64>, Option<KafkaError>) {
         let mut in_flight = Vec::with_capacity(batch.len());

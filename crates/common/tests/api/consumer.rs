@@ -1,8 +1,6 @@
 //! The idempotent consumer: effects apply once, poison goes to the dead-letter topic, and a
 //! restart resumes where the last committed event left off.
 
-use std::time::Duration;
-
 use marquee_common::kafka::consumer::dlq_headers;
 use marquee_proto_events::topics;
 use marquee_testkit::{RecordCollector, TestTopics, eventually};
@@ -16,11 +14,12 @@ async fn a_redelivered_event_is_applied_once() {
     let db = database().await;
     let topics = TestTopics::create(&[topics::USERS_V1], &[GROUP]).await;
     let consumer = start_consumer(&db, &topics);
+    let publisher = DirectPublisher::new(&topics.config);
 
     let id = Uuid::now_v7();
-    publish_direct(&topics.config, &update("ada", 1), id).await;
-    publish_direct(&topics.config, &update("ada", 1), id).await;
-    publish_direct(&topics.config, &update("ada", 2), Uuid::now_v7()).await;
+    publisher.publish(&update("ada", 1), id).await;
+    publisher.publish(&update("ada", 1), id).await;
+    publisher.publish(&update("ada", 2), Uuid::now_v7()).await;
 
     eventually(WAIT, "three records consumed", || {
         (consumed(&consumer, &topics, "applied") + consumed(&consumer, &topics, "duplicate") >= 3.0)
@@ -45,11 +44,14 @@ async fn a_failing_event_is_dead_lettered_with_its_error_and_later_events_still_
         topics::dead_letter(&topics.config.topic(topics::USERS_V1), &topics.group(GROUP));
     let dead_letters = RecordCollector::start(&topics.config, &dlq_topic).await;
     let consumer = start_consumer(&db, &topics);
+    let publisher = DirectPublisher::new(&topics.config);
 
     let poison_id = Uuid::now_v7();
-    publish_direct(&topics.config, &update("poison", 1), poison_id).await;
-    publish_direct(&topics.config, &update("poison", 2), Uuid::now_v7()).await;
-    publish_direct(&topics.config, &update("ada", 1), Uuid::now_v7()).await;
+    publisher.publish(&update("poison", 1), poison_id).await;
+    publisher
+        .publish(&update("poison", 2), Uuid::now_v7())
+        .await;
+    publisher.publish(&update("ada", 1), Uuid::now_v7()).await;
 
     let records = dead_letters.wait_for(2, WAIT).await;
     let first = records
@@ -91,19 +93,13 @@ async fn a_record_that_is_not_a_marquee_event_is_dead_lettered_at_once() {
         topics::dead_letter(&topics.config.topic(topics::USERS_V1), &topics.group(GROUP));
     let dead_letters = RecordCollector::start(&topics.config, &dlq_topic).await;
     let consumer = start_consumer(&db, &topics);
+    let publisher = DirectPublisher::new(&topics.config);
 
-    let topic = topics.config.topic(topics::USERS_V1);
-    topics
-        .config
-        .producer()
-        .expect("producer")
-        .send(
-            FutureRecord::to(&topic).key("x").payload("not protobuf"),
-            Duration::from_secs(5),
-        )
-        .await
-        .expect("publish");
-    publish_direct(&topics.config, &update("ada", 1), Uuid::now_v7()).await;
+    let record = FutureRecord::to(publisher.topic())
+        .key("x")
+        .payload(b"not protobuf".as_slice());
+    publisher.publish_raw(record).await;
+    publisher.publish(&update("ada", 1), Uuid::now_v7()).await;
 
     let records = dead_letters.wait_for(1, WAIT).await;
     assert_eq!(
@@ -122,24 +118,25 @@ async fn a_restarted_consumer_resumes_after_the_last_committed_event() {
     let topics = TestTopics::create(&[topics::USERS_V1], &[GROUP]).await;
 
     let first = start_consumer(&db, &topics);
+    let publisher = DirectPublisher::new(&topics.config);
     for version in 1..=30 {
-        publish_direct(
-            &topics.config,
-            &update(&format!("u{}", version % 5), version),
-            Uuid::now_v7(),
-        )
-        .await;
+        publisher
+            .publish(
+                &update(&format!("u{}", version % 5), version),
+                Uuid::now_v7(),
+            )
+            .await;
     }
     wait_for_applied(&db, 30, WAIT).await;
     first.stop().await;
 
     for version in 31..=60 {
-        publish_direct(
-            &topics.config,
-            &update(&format!("u{}", version % 5), version),
-            Uuid::now_v7(),
-        )
-        .await;
+        publisher
+            .publish(
+                &update(&format!("u{}", version % 5), version),
+                Uuid::now_v7(),
+            )
+            .await;
     }
     let second = start_consumer(&db, &topics);
     let (total, distinct) = wait_for_applied(&db, 60, WAIT).await;
@@ -153,6 +150,12 @@ async fn a_restarted_consumer_resumes_after_the_last_committed_event() {
         "the second consumer to apply the 30 new events",
         || (consumed(&second, &topics, "applied") >= 30.0).then_some(()),
     )
+    .await;
+    let group = topics.group(GROUP);
+    eventually(WAIT, "consumer_lag to report caught-up partitions", || {
+        let lags = second.metrics.values("consumer_lag", &[("group", &group)]);
+        (!lags.is_empty() && lags.iter().all(|lag| *lag == 0.0)).then_some(())
+    })
     .await;
     assert_eq!(
         consumed(&second, &topics, "duplicate"),

@@ -65,31 +65,53 @@ pub async fn enqueue_each(
     }
 }
 
-/// Publishes `event` straight to the broker with CloudEvents headers and the given id,
-/// bypassing the outbox (to simulate redelivery and foreign producers).
-pub async fn publish_direct(config: &KafkaConfig, event: &UserUpdated, id: Uuid) {
-    let headers = Attributes {
-        id,
-        ce_type: UserUpdated::CE_TYPE.into(),
-        source: "test".into(),
-        time: Utc::now(),
-        trace_headers: Default::default(),
+/// Publishes events straight to the broker with CloudEvents headers and chosen ids, bypassing
+/// the outbox (to simulate redelivery and foreign producers).
+pub struct DirectPublisher {
+    producer: marquee_common::kafka::Producer,
+    topic: String,
+}
+
+impl DirectPublisher {
+    pub fn new(config: &KafkaConfig) -> Self {
+        Self {
+            producer: config.producer().expect("producer"),
+            topic: config.topic(topics::USERS_V1),
+        }
     }
-    .to_headers();
-    let topic = config.topic(topics::USERS_V1);
-    let payload = prost::Message::encode_to_vec(event);
-    config
-        .producer()
-        .expect("producer")
-        .send(
-            FutureRecord::to(&topic)
+
+    pub async fn publish(&self, event: &UserUpdated, id: Uuid) {
+        let headers = Attributes {
+            id,
+            ce_type: UserUpdated::CE_TYPE.into(),
+            source: "test".into(),
+            time: Utc::now(),
+            trace_headers: Default::default(),
+        }
+        .to_headers();
+        let payload = prost::Message::encode_to_vec(event);
+        self.publish_raw(
+            FutureRecord::to(&self.topic)
                 .key(event.key())
-                .payload(&payload)
+                .payload(payload.as_slice())
                 .headers(headers),
-            Duration::from_secs(5),
         )
-        .await
-        .expect("publish");
+        .await;
+    }
+
+    pub async fn publish_raw<K: rdkafka::message::ToBytes + ?Sized>(
+        &self,
+        record: FutureRecord<'_, K, [u8]>,
+    ) {
+        self.producer
+            .send(record, Duration::from_secs(5))
+            .await
+            .expect("publish");
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
 }
 
 /// Records each `UserUpdated` in `applied`; fails on purpose for the user id `poison`.
@@ -161,6 +183,7 @@ pub fn fast_relay_config() -> RelayConfig {
 }
 
 pub fn start_relay(db: &TestDatabase, topics: &TestTopics) -> Running {
+    init_test_logs();
     let metrics = Metrics::new();
     let relay = OutboxRelay::new(
         db.secret_url(),
@@ -188,6 +211,7 @@ pub fn consumer_config(topics: &TestTopics) -> ConsumerConfig {
 }
 
 pub fn start_consumer(db: &TestDatabase, topics: &TestTopics) -> Running {
+    init_test_logs();
     let metrics = Metrics::new();
     let consumer = InboxConsumer::new(
         db.pool(),

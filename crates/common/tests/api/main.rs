@@ -7,5 +7,6 @@
 mod consumer;
 mod fixtures;
 mod http;
+mod migrations;
 mod relay;
 mod service_config;

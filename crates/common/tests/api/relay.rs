@@ -106,7 +106,6 @@ async fn a_rolled_back_transaction_publishes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_written_while_the_broker_is_down_all_arrive_and_apply_once() {
-    init_test_logs();
     let mut broker = BrokerProcess::start().await;
     let db = database().await;
     let topics = TestTopics::create_on(&broker.brokers(), &[topics::USERS_V1], &[GROUP]).await;
@@ -118,6 +117,10 @@ async fn events_written_while_the_broker_is_down_all_arrive_and_apply_once() {
     // positioned past records that no longer exist would wait for offsets that never come.)
     eventually(WAIT, "the relay to be active", || {
         (relay.metrics.value("outbox_relay_active", &[]) == Some(1.0)).then_some(())
+    })
+    .await;
+    eventually(WAIT, "the consumer to be assigned its partitions", || {
+        (consumer.metrics.value("consumer_assigned_partitions", &[]) == Some(3.0)).then_some(())
     })
     .await;
 
