@@ -126,6 +126,23 @@ pub fn subscriber(
     ),
     TelemetryError,
 > {
+    subscriber_writing_to(config, std::io::stdout)
+}
+
+/// Like [`subscriber`], with log lines going to `writer` instead of stdout.
+pub fn subscriber_writing_to<W>(
+    config: &TelemetryConfig,
+    writer: W,
+) -> Result<
+    (
+        impl tracing::Subscriber + Send + Sync + 'static,
+        TelemetryGuard,
+    ),
+    TelemetryError,
+>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Clone + Send + Sync + 'static,
+{
     let mut provider = SdkTracerProvider::builder().with_resource(
         Resource::builder()
             .with_service_name(config.service_name.clone())
@@ -148,10 +165,14 @@ pub fn subscriber(
             let layer = json_subscriber::layer()
                 .with_current_span(false)
                 .with_span_list(false)
-                .with_opentelemetry_ids(true);
+                .with_opentelemetry_ids(true)
+                .with_writer(writer);
             (Some(layer), None)
         }
-        LogFormat::Pretty => (None, Some(tracing_subscriber::fmt::layer())),
+        LogFormat::Pretty => (
+            None,
+            Some(tracing_subscriber::fmt::layer().with_writer(writer)),
+        ),
     };
     let subscriber = Registry::default()
         .with(filter)

@@ -3,7 +3,7 @@
 
 use marquee_common::kafka::consumer::dlq_headers;
 use marquee_proto_events::topics;
-use marquee_testkit::{RecordCollector, TestTopics, eventually};
+use marquee_testkit::eventually;
 use rdkafka::producer::FutureRecord;
 use uuid::Uuid;
 
@@ -11,8 +11,7 @@ use crate::fixtures::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_event_is_applied_once() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[GROUP]).await;
+    let (db, topics) = backbone().await;
     let consumer = start_consumer(&db, &topics);
     let publisher = DirectPublisher::new(&topics.config);
 
@@ -38,11 +37,8 @@ async fn a_redelivered_event_is_applied_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_event_is_dead_lettered_with_its_error_and_later_events_still_apply() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[GROUP]).await;
-    let dlq_topic =
-        topics::dead_letter(&topics.config.topic(topics::USERS_V1), &topics.group(GROUP));
-    let dead_letters = RecordCollector::start(&topics.config, &dlq_topic).await;
+    let (db, topics) = backbone().await;
+    let dead_letters = collect_dead_letters(&topics).await;
     let consumer = start_consumer(&db, &topics);
     let publisher = DirectPublisher::new(&topics.config);
 
@@ -87,11 +83,8 @@ async fn a_failing_event_is_dead_lettered_with_its_error_and_later_events_still_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_that_is_not_a_marquee_event_is_dead_lettered_at_once() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[GROUP]).await;
-    let dlq_topic =
-        topics::dead_letter(&topics.config.topic(topics::USERS_V1), &topics.group(GROUP));
-    let dead_letters = RecordCollector::start(&topics.config, &dlq_topic).await;
+    let (db, topics) = backbone().await;
+    let dead_letters = collect_dead_letters(&topics).await;
     let consumer = start_consumer(&db, &topics);
     let publisher = DirectPublisher::new(&topics.config);
 
@@ -114,8 +107,7 @@ async fn a_record_that_is_not_a_marquee_event_is_dead_lettered_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_consumer_resumes_after_the_last_committed_event() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[GROUP]).await;
+    let (db, topics) = backbone().await;
 
     let first = start_consumer(&db, &topics);
     let publisher = DirectPublisher::new(&topics.config);

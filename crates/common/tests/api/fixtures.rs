@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use diesel::{prelude::*, sql_types::BigInt};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use marquee_common::{
     db::PgPool,
     http::metrics::Metrics,
@@ -19,7 +19,7 @@ use marquee_common::{
     shutdown::CancellationToken,
 };
 use marquee_proto_events::{Event, topics, users::v1::UserUpdated};
-use marquee_testkit::{TestDatabase, TestTopics};
+use marquee_testkit::{RecordCollector, TestDatabase, TestTopics};
 use rdkafka::producer::FutureRecord;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -41,6 +41,26 @@ pub async fn database() -> TestDatabase {
     db
 }
 
+/// A fresh database and a topic namespace in which the users topic and its dead-letter topic
+/// for [`GROUP`] exist.
+pub async fn backbone() -> (TestDatabase, TestTopics) {
+    (
+        database().await,
+        TestTopics::create(&[topics::USERS_V1], &[GROUP]).await,
+    )
+}
+
+/// Everything published on the users topic.
+pub async fn collect_published(topics: &TestTopics) -> RecordCollector {
+    RecordCollector::start(&topics.config, &topics.config.topic(topics::USERS_V1)).await
+}
+
+/// Everything [`GROUP`] dead-letters from the users topic.
+pub async fn collect_dead_letters(topics: &TestTopics) -> RecordCollector {
+    let topic = topics::dead_letter(&topics.config.topic(topics::USERS_V1), &topics.group(GROUP));
+    RecordCollector::start(&topics.config, &topic).await
+}
+
 /// `UserUpdated` for `user`, with `version` as a sequence number tests can order by.
 pub fn update(user: &str, version: u64) -> UserUpdated {
     UserUpdated {
@@ -50,19 +70,29 @@ pub fn update(user: &str, version: u64) -> UserUpdated {
     }
 }
 
-/// Enqueues each event in its own committed transaction.
-pub async fn enqueue_each(
-    conn: &mut AsyncPgConnection,
-    events: impl IntoIterator<Item = UserUpdated>,
-) {
+/// Enqueues each event in its own committed transaction (through `db::transaction`, the
+/// helper services use).
+pub async fn enqueue_each(db: &TestDatabase, events: impl IntoIterator<Item = UserUpdated>) {
+    let pool = db.pool();
     for event in events {
-        conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-            outbox::enqueue(conn, &event).await?;
-            Ok(())
+        marquee_common::db::transaction::<_, TestError, _>(&pool, |conn| {
+            Box::pin(async move {
+                outbox::enqueue(conn, &event).await?;
+                Ok(())
+            })
         })
         .await
         .expect("enqueue");
     }
+}
+
+/// The error type of the test transactions.
+#[derive(Debug, thiserror::Error)]
+pub enum TestError {
+    #[error(transparent)]
+    Db(#[from] marquee_common::db::DbError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
 }
 
 /// Publishes events straight to the broker with CloudEvents headers and chosen ids, bypassing

@@ -10,3 +10,4 @@ mod http;
 mod migrations;
 mod relay;
 mod service_config;
+mod telemetry;

@@ -9,7 +9,7 @@ use marquee_common::{
     telemetry::{self, LogFormat, TelemetryConfig},
 };
 use marquee_proto_events::{Event, topics, users::v1::UserUpdated};
-use marquee_testkit::{BrokerProcess, RecordCollector, TestTopics, eventually};
+use marquee_testkit::{BrokerProcess, TestTopics, eventually};
 use prost::Message;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -21,19 +21,12 @@ fn decode(payload: &[u8]) -> UserUpdated {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_events_are_published_in_order_per_key_with_cloudevents_headers() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[]).await;
-    let collector =
-        RecordCollector::start(&topics.config, &topics.config.topic(topics::USERS_V1)).await;
+    let (db, topics) = backbone().await;
+    let collector = collect_published(&topics).await;
     let relay = start_relay(&db, &topics);
 
-    let mut conn = db.connection().await;
     let users = ["ada", "grace", "alan"];
-    enqueue_each(
-        &mut conn,
-        (1..=20).flat_map(|v| users.map(|u| update(u, v))),
-    )
-    .await;
+    enqueue_each(&db, (1..=20).flat_map(|v| users.map(|u| update(u, v)))).await;
 
     let records = collector.wait_for(60, WAIT).await;
     assert_eq!(records.len(), 60, "every event exactly once");
@@ -80,23 +73,22 @@ async fn committed_events_are_published_in_order_per_key_with_cloudevents_header
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolled_back_transaction_publishes_nothing() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[]).await;
-    let collector =
-        RecordCollector::start(&topics.config, &topics.config.topic(topics::USERS_V1)).await;
+    let (db, topics) = backbone().await;
+    let collector = collect_published(&topics).await;
     let relay = start_relay(&db, &topics);
 
-    let mut conn = db.connection().await;
-    let rolled_back = conn
-        .transaction::<(), diesel::result::Error, _>(async |conn| {
+    let pool = db.pool();
+    let rolled_back = marquee_common::db::transaction::<(), TestError, _>(&pool, |conn| {
+        Box::pin(async move {
             outbox::enqueue(conn, &update("ghost", 1)).await?;
-            Err(diesel::result::Error::RollbackTransaction)
+            Err(diesel::result::Error::RollbackTransaction.into())
         })
-        .await;
+    })
+    .await;
     assert!(rolled_back.is_err());
     // A committed event for the same key, enqueued afterwards: same partition, so had the
     // rolled-back event been published it would be read before this one.
-    enqueue_each(&mut conn, [update("ghost", 2)]).await;
+    enqueue_each(&db, [update("ghost", 2)]).await;
 
     let records = collector.wait_for(1, WAIT).await;
     let versions: Vec<u64> = records.iter().map(|r| decode(&r.payload).version).collect();
@@ -111,7 +103,6 @@ async fn events_written_while_the_broker_is_down_all_arrive_and_apply_once() {
     let topics = TestTopics::create_on(&broker.brokers(), &[topics::USERS_V1], &[GROUP]).await;
     let relay = start_relay(&db, &topics);
     let consumer = start_consumer(&db, &topics);
-    let mut conn = db.connection().await;
     // Both are connected before the outage. (No event goes through first: tansu's in-memory
     // storage forgets its records on restart, which a real Kafka would not, and a consumer
     // positioned past records that no longer exist would wait for offsets that never come.)
@@ -126,7 +117,7 @@ async fn events_written_while_the_broker_is_down_all_arrive_and_apply_once() {
 
     broker.stop().await;
     enqueue_each(
-        &mut conn,
+        &db,
         (1..=500).map(|v| update(&format!("user-{}", v % 17), v)),
     )
     .await;
@@ -166,11 +157,8 @@ async fn events_written_while_the_broker_is_down_all_arrive_and_apply_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_relay_takes_over_when_the_active_one_dies() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[]).await;
-    let collector =
-        RecordCollector::start(&topics.config, &topics.config.topic(topics::USERS_V1)).await;
-    let mut conn = db.connection().await;
+    let (db, topics) = backbone().await;
+    let collector = collect_published(&topics).await;
 
     let first = start_relay(&db, &topics);
     eventually(WAIT, "the first relay to become active", || {
@@ -179,7 +167,7 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
     .await;
     let second = start_relay(&db, &topics);
 
-    enqueue_each(&mut conn, (1..=50).map(|v| update("ada", v))).await;
+    enqueue_each(&db, (1..=50).map(|v| update("ada", v))).await;
     collector.wait_for(50, WAIT).await;
     assert_eq!(
         second.metrics.value("outbox_relay_active", &[]),
@@ -195,7 +183,7 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
     // Kill the active relay without a clean shutdown: its task and connection just vanish.
     first.task.abort();
     let _ = first.task.await;
-    enqueue_each(&mut conn, (51..=100).map(|v| update("ada", v))).await;
+    enqueue_each(&db, (51..=100).map(|v| update("ada", v))).await;
 
     eventually(WAIT, "the standby to take over", || {
         (second.metrics.value("outbox_relay_active", &[]) == Some(1.0)).then_some(())
@@ -211,10 +199,8 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_context_at_enqueue_time_travels_as_traceparent() {
-    let db = database().await;
-    let topics = TestTopics::create(&[topics::USERS_V1], &[]).await;
-    let collector =
-        RecordCollector::start(&topics.config, &topics.config.topic(topics::USERS_V1)).await;
+    let (db, topics) = backbone().await;
+    let collector = collect_published(&topics).await;
     let relay = start_relay(&db, &topics);
 
     let config = TelemetryConfig {
