@@ -104,6 +104,20 @@ pub enum DbError {
     Migration(String),
 }
 
+impl From<DbError> for crate::http::Problem {
+    /// Database trouble seen from a client: 503 while it is unreachable or the pool is
+    /// exhausted (retry soon), 500 otherwise. The cause is logged, never shown.
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(cause) => {
+                tracing::warn!(%cause, "database unavailable");
+                Self::unavailable("database_unavailable", Duration::from_secs(1))
+            }
+            other => Self::internal(&other),
+        }
+    }
+}
+
 /// A lazily connecting pool for `url`: no connection is opened until one is needed, so a
 /// service can start (and report not-ready) while its database is still coming up.
 pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbError> {

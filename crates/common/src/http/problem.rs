@@ -312,6 +312,22 @@ mod tests {
         assert!(text.contains("internal_error"), "{text}");
     }
 
+    #[actix_web::test]
+    async fn an_unreachable_database_is_a_503_with_retry_after_and_no_detail() {
+        let problem = Problem::from(crate::db::DbError::Unavailable(
+            "connection refused to db.internal:5432".into(),
+        ));
+        let response = problem.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        let body = to_bytes(response.into_body()).await.unwrap();
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("database_unavailable") && !text.contains("db.internal"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
         let problem = Problem::too_many_requests(Duration::from_millis(1200));
