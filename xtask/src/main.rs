@@ -6,6 +6,8 @@
 //!   Extra arguments go to the test runner.
 //! - `cargo xtask up`: the same dependencies plus the platform's topics, kept running until
 //!   Ctrl-C. (The services join it as they are built; see the README.)
+//! - `cargo xtask bench`: the same dependencies, then the benchmarks (optimised builds); the
+//!   figures and how to read them are in `docs/benchmarks.md`.
 //! - `cargo xtask deps`: only checks and prepares the dependencies, then stops what it started.
 //!
 //! Every step prints a progress line; any failure says what is missing and how to fix it, and
@@ -33,6 +35,7 @@ fn run() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match command.as_str() {
         "test" => test(&rest),
+        "bench" => bench(&rest),
         "up" => up(),
         "deps" => deps::Dependencies::prepare().map(drop),
         "" | "help" | "--help" | "-h" => {
@@ -49,6 +52,7 @@ usage: cargo xtask <command>
 commands:
   test [ARGS...]   check dependencies, start the broker if needed, run the whole test suite
                    (ARGS go to cargo nextest / cargo test)
+  bench [ARGS...]  dependencies, then the benchmarks in release mode (see docs/benchmarks.md)
   up               dependencies + topics for local development, until Ctrl-C
   deps             check and prepare the dependencies only
 
@@ -84,6 +88,22 @@ fn test(extra: &[String]) -> Result<()> {
         bail!("the test suite failed ({status})");
     }
     println!("==> all tests passed");
+    Ok(())
+}
+
+fn bench(extra: &[String]) -> Result<()> {
+    let deps = deps::Dependencies::prepare()?;
+    let mut command = Command::new("cargo");
+    command
+        .args(["bench", "-p", "marquee-common", "--bench", "outbox"])
+        .args(extra)
+        .envs(deps.env());
+    println!("==> running the benchmarks: {}", describe(&command));
+    let status = command.status().context("cannot run cargo")?;
+    drop(deps);
+    if !status.success() {
+        bail!("the benchmarks failed ({status})");
+    }
     Ok(())
 }
 
