@@ -11,7 +11,6 @@ diesel::table! {
         payload -> Bytea,
         trace_headers -> Jsonb,
         created_at -> Timestamptz,
-        published_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -76,6 +76,8 @@ impl TestTopics {
 /// One record read back from a topic.
 #[derive(Debug, Clone)]
 pub struct CollectedRecord {
+    /// When the collector read it.
+    pub received_at: std::time::SystemTime,
     pub partition: i32,
     pub offset: i64,
     pub key: Option<String>,
@@ -98,6 +100,7 @@ impl RecordCollector {
                 format!("collector-{}", uuid::Uuid::now_v7().simple()),
             )
             .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
             .create()
             .expect("collector consumer");
         let mut assignment = TopicPartitionList::new();
@@ -114,6 +117,7 @@ impl RecordCollector {
                 match consumer.recv().await {
                     Ok(message) => {
                         let record = CollectedRecord {
+                            received_at: std::time::SystemTime::now(),
                             partition: message.partition(),
                             offset: message.offset(),
                             key: message

@@ -1,7 +1,8 @@
 -- The event backbone every service database carries (shipped by crates/common).
 --
 -- outbox: events written in the same transaction as the state change they describe; the
--- relay publishes them in id order and stamps published_at after the broker's ack.
+-- relay publishes them in id order and deletes each row once the broker has acknowledged it,
+-- so the table holds exactly the events not yet published.
 CREATE TABLE outbox (
     id           BIGSERIAL PRIMARY KEY,
     event_id     UUID        NOT NULL UNIQUE,
@@ -11,14 +12,8 @@ CREATE TABLE outbox (
     payload      BYTEA       NOT NULL,
     -- W3C trace context captured at enqueue time: {"traceparent": "...", "tracestate": "..."}
     trace_headers JSONB      NOT NULL DEFAULT '{}'::jsonb,
-    created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
-    published_at TIMESTAMPTZ
+    created_at   TIMESTAMPTZ NOT NULL DEFAULT now()
 );
-
--- What the relay scans: only the unpublished rows, in id order.
-CREATE INDEX outbox_unpublished ON outbox (id) WHERE published_at IS NULL;
--- What the retention sweep deletes.
-CREATE INDEX outbox_published_at ON outbox (published_at) WHERE published_at IS NOT NULL;
 
 -- Wake the relay as soon as a transaction that enqueued events commits (NOTIFY is delivered
 -- at commit, once per channel and payload per transaction).

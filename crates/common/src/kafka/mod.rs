@@ -67,6 +67,10 @@ pub struct KafkaConfig {
     pub delivery_timeout: Duration,
     /// `KAFKA_SESSION_TIMEOUT` (default 10s): consumer group session timeout.
     pub session_timeout: Duration,
+    /// `KAFKA_FETCH_WAIT_MAX` (default 100ms): how long the broker may hold a fetch that has
+    /// no data. Kafka answers as soon as data arrives, but brokers that do not (tansu) add up
+    /// to this much latency to every event.
+    pub fetch_wait_max: Duration,
     /// `KAFKA_TOPIC_PARTITIONS` (default 3) and `KAFKA_TOPIC_REPLICATION` (default 1): used
     /// only by tools that create topics.
     pub topic_partitions: i32,
@@ -149,6 +153,7 @@ impl KafkaConfig {
             compression,
             delivery_timeout: env.duration_or("KAFKA_DELIVERY_TIMEOUT", Duration::from_secs(30))?,
             session_timeout: env.duration_or("KAFKA_SESSION_TIMEOUT", Duration::from_secs(10))?,
+            fetch_wait_max: env.duration_or("KAFKA_FETCH_WAIT_MAX", Duration::from_millis(100))?,
             topic_partitions: in_range(
                 "KAFKA_TOPIC_PARTITIONS",
                 env.or("KAFKA_TOPIC_PARTITIONS", 3)?,
@@ -176,6 +181,7 @@ impl KafkaConfig {
             compression: "none".into(),
             delivery_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),
+            fetch_wait_max: Duration::from_millis(100),
             topic_partitions: 3,
             topic_replication: 1,
             debug: None,
@@ -252,6 +258,10 @@ impl KafkaConfig {
                 self.session_timeout.as_millis().to_string(),
             )
             .set("enable.partition.eof", "false")
+            .set(
+                "fetch.wait.max.ms",
+                self.fetch_wait_max.as_millis().to_string(),
+            )
             // Feeds the consumer_lag gauge (see `context`).
             .set("statistics.interval.ms", "5000");
         config

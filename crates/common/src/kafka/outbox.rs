@@ -81,10 +81,10 @@ pub async fn enqueue_all(
     Ok(ids)
 }
 
-/// How many events wait to be published, and the age of the oldest, in seconds.
+/// How many events wait to be published (every row of the outbox), and the age of the
+/// oldest, in seconds.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
     let (pending, oldest): (i64, Option<DateTime<Utc>>) = outbox::table
-        .filter(outbox::published_at.is_null())
         .select((
             diesel::dsl::count_star(),
             diesel::dsl::min(outbox::created_at),

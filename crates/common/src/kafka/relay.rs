@@ -9,12 +9,13 @@
 //! The active relay is woken by `NOTIFY marquee_outbox` (a trigger fires it when a
 //! transaction that wrote outbox rows commits) and also polls every `OUTBOX_POLL_INTERVAL`,
 //! so a lost notification delays an event but never strands it. It reads the oldest
-//! unpublished rows, sends them all with an idempotent producer (`acks=all`), awaits every
-//! acknowledgement and stamps the acknowledged rows `published_at`. A failed delivery (broker
-//! down, topic missing) leaves its row unpublished; the relay rebuilds its producer and
-//! retries with exponential backoff, forever, so nothing enqueued is ever dropped.
+//! rows, sends them all with an idempotent producer (`acks=all`), awaits every acknowledgement
+//! and deletes the acknowledged rows — the outbox holds only what is not yet published. A
+//! failed delivery (broker down, topic missing) leaves its row in place; the relay rebuilds
+//! its producer and retries with exponential backoff, forever, so nothing enqueued is ever
+//! dropped.
 //!
-//! Delivery is at least once: a crash between the broker's ack and the stamp republishes the
+//! Delivery is at least once: a crash between the broker's ack and the delete republishes the
 //! row with the same `ce_id`, which consumers recognise. Order holds per record key as long as
 //! the writes of one aggregate are serialised by the database (they lock the same row).
 //!
@@ -52,6 +53,9 @@ use crate::{
 /// service has its own database, so one constant serves all.
 const RELAY_LOCK_KEY: i64 = 0x6d61_7271_7565_656f;
 
+/// How often the backlog gauges are refreshed while the relay is busy.
+const BACKLOG_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The channel the outbox trigger notifies.
 const CHANNEL: &str = "marquee_outbox";
 
@@ -61,22 +65,19 @@ pub struct RelayConfig {
     /// `OUTBOX_POLL_INTERVAL` (default 1s): fallback poll when no notification arrives, and
     /// how often a standby tries to become active.
     pub poll_interval: Duration,
-    /// `OUTBOX_BATCH_SIZE` (default 500): rows read and sent per round.
+    /// `OUTBOX_BATCH_SIZE` (default 1000): rows read and sent per round.
     pub batch_size: i64,
     /// `OUTBOX_RETRY_MAX` (default 30s): the longest wait between retries while the broker
     /// or database is unavailable (starting at 100ms, doubling).
     pub retry_max: Duration,
-    /// `OUTBOX_RETENTION` (default 24h): how long published rows are kept for audit.
-    pub retention: Duration,
 }
 
 impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             poll_interval: Duration::from_secs(1),
-            batch_size: 500,
+            batch_size: 1000,
             retry_max: Duration::from_secs(30),
-            retention: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -92,7 +93,6 @@ impl RelayConfig {
                 1..=10_000,
             )?,
             retry_max: env.duration_or("OUTBOX_RETRY_MAX", defaults.retry_max)?,
-            retention: env.duration_or("OUTBOX_RETENTION", defaults.retention)?,
         })
     }
 }
@@ -235,10 +235,9 @@ impl OutboxRelay {
 
         let mut producer = self.kafka.producer()?;
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.retry_max);
-        let mut last_sweep = Instant::now();
+        let mut last_backlog_refresh = Instant::now();
         while !shutdown.is_cancelled() {
             let batch: Vec<PendingEvent> = table::table
-                .filter(table::published_at.is_null())
                 .order(table::id)
                 .limit(self.config.batch_size)
                 .select(PendingEvent::as_select())
@@ -246,10 +245,6 @@ impl OutboxRelay {
                 .await?;
             if batch.is_empty() {
                 self.refresh_backlog(&mut conn).await?;
-                if last_sweep.elapsed() > Duration::from_secs(60) {
-                    self.sweep(&mut conn).await?;
-                    last_sweep = Instant::now();
-                }
                 if wait_for_wakeup(&mut conn, self.config.poll_interval, shutdown).await? {
                     return Ok(());
                 }
@@ -258,13 +253,17 @@ impl OutboxRelay {
 
             let (delivered, failure) = self.publish(&producer, &batch).await;
             if !delivered.is_empty() {
-                diesel::update(table::table.filter(table::id.eq_any(&delivered)))
-                    .set(table::published_at.eq(diesel::dsl::now))
+                diesel::delete(table::table.filter(table::id.eq_any(&delivered)))
                     .execute(&mut conn)
                     .await?;
                 self.metrics.published.inc_by(delivered.len() as u64);
             }
-            self.refresh_backlog(&mut conn).await?;
+            // Counting the backlog costs a scan of it: while draining a large one, once a
+            // second is enough for the gauges.
+            if failure.is_some() || last_backlog_refresh.elapsed() >= BACKLOG_REFRESH_INTERVAL {
+                self.refresh_backlog(&mut conn).await?;
+                last_backlog_refresh = Instant::now();
+            }
 
             if let Some(error) = failure {
                 self.metrics.failures.inc();
@@ -345,18 +344,6 @@ impl OutboxRelay {
         let (pending, oldest_age) = outbox::backlog(conn).await?;
         self.metrics.pending.set(pending);
         self.metrics.oldest_age.set(oldest_age);
-        Ok(())
-    }
-
-    /// Deletes published rows older than the retention.
-    async fn sweep(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
-        let cutoff = Utc::now() - self.config.retention;
-        let deleted = diesel::delete(table::table.filter(table::published_at.lt(cutoff)))
-            .execute(conn)
-            .await?;
-        if deleted > 0 {
-            tracing::debug!(deleted, "swept published outbox rows");
-        }
         Ok(())
     }
 }
