@@ -10,7 +10,8 @@
 //! transaction that wrote outbox rows commits) and also polls every `OUTBOX_POLL_INTERVAL`,
 //! so a lost notification delays an event but never strands it. It reads the oldest
 //! rows, sends them all with an idempotent producer (`acks=all`), awaits every acknowledgement
-//! and deletes the acknowledged rows — the outbox holds only what is not yet published. A
+//! and deletes the acknowledged rows — the outbox holds only what is not yet published. Two
+//! batches overlap: while the broker acknowledges one, the next is read and sent. A
 //! failed delivery (broker down, topic missing) leaves its row in place; the relay rebuilds
 //! its producer and retries with exponential backoff, forever, so nothing enqueued is ever
 //! dropped.
@@ -34,7 +35,7 @@ use futures::{FutureExt, StreamExt};
 use prometheus::{Gauge, IntCounter, IntGauge};
 use rdkafka::{
     error::KafkaError,
-    producer::{FutureRecord, Producer as _},
+    producer::{DeliveryFuture, FutureRecord},
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
@@ -150,6 +151,15 @@ enum SessionError {
     Producer(#[from] KafkaError),
 }
 
+/// A batch handed to the producer whose acknowledgements are not settled yet.
+struct InFlight {
+    /// Every row of the batch, sent or not: excluded from the next read until settled.
+    ids: Vec<i64>,
+    deliveries: Vec<(i64, DeliveryFuture)>,
+    /// Why the producer refused a row outright (queue full, producer failed), if it did.
+    refused: Option<KafkaError>,
+}
+
 /// One unpublished outbox row.
 #[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = table)]
@@ -236,27 +246,42 @@ impl OutboxRelay {
         let mut producer = self.kafka.producer()?;
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.retry_max);
         let mut last_backlog_refresh = Instant::now();
+        // Two batches overlap: while the broker acknowledges one, the next is read and sent.
+        let mut unsettled: Option<InFlight> = None;
         while !shutdown.is_cancelled() {
+            let sending: &[i64] = unsettled.as_ref().map_or(&[], |batch| &batch.ids);
             let batch: Vec<PendingEvent> = table::table
+                .filter(table::id.ne_all(sending))
                 .order(table::id)
                 .limit(self.config.batch_size)
                 .select(PendingEvent::as_select())
                 .load(&mut conn)
                 .await?;
-            if batch.is_empty() {
-                self.refresh_backlog(&mut conn).await?;
-                if wait_for_wakeup(&mut conn, self.config.poll_interval, shutdown).await? {
-                    return Ok(());
+            let previous = if batch.is_empty() {
+                let Some(previous) = unsettled.take() else {
+                    self.refresh_backlog(&mut conn).await?;
+                    last_backlog_refresh = Instant::now();
+                    if wait_for_wakeup(&mut conn, self.config.poll_interval, shutdown).await? {
+                        return Ok(());
+                    }
+                    continue;
+                };
+                previous
+            } else {
+                match unsettled.replace(self.send(&producer, &batch)) {
+                    Some(previous) => previous,
+                    None => continue,
                 }
-                continue;
-            }
+            };
 
-            let (delivered, failure) = self.publish(&producer, &batch).await;
-            if !delivered.is_empty() {
-                diesel::delete(table::table.filter(table::id.eq_any(&delivered)))
-                    .execute(&mut conn)
-                    .await?;
-                self.metrics.published.inc_by(delivered.len() as u64);
+            let mut failure = self.settle(&mut conn, previous).await?;
+            if failure.is_some() {
+                // The batch sent after the failed one shares its producer's fate: settle it
+                // too, then start over from the oldest row left.
+                if let Some(later) = unsettled.take() {
+                    let later_failure = self.settle(&mut conn, later).await?;
+                    failure = failure.or(later_failure);
+                }
             }
             // Counting the backlog costs a scan of it: while draining a large one, once a
             // second is enough for the gauges.
@@ -264,39 +289,35 @@ impl OutboxRelay {
                 self.refresh_backlog(&mut conn).await?;
                 last_backlog_refresh = Instant::now();
             }
-
-            if let Some(error) = failure {
-                self.metrics.failures.inc();
-                let delay = backoff.next_delay();
-                tracing::warn!(
-                    %error,
-                    delivered = delivered.len(),
-                    undelivered = batch.len() - delivered.len(),
-                    retry_in_ms = delay.as_millis() as u64,
-                    "outbox delivery failed; will retry"
-                );
-                // A fresh producer starts a fresh idempotence session: after a broker restart
-                // the old producer id may be unknown to it.
-                producer = self.kafka.producer()?;
-                if sleep_or_shutdown(delay, shutdown).await {
-                    return Ok(());
+            match failure {
+                None => backoff.reset(),
+                Some(error) => {
+                    self.metrics.failures.inc();
+                    let delay = backoff.next_delay();
+                    tracing::warn!(
+                        %error,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "outbox delivery failed; will retry"
+                    );
+                    // A fresh producer starts a fresh idempotence session: after a broker
+                    // restart the old producer id may be unknown to it.
+                    producer = self.kafka.producer()?;
+                    if sleep_or_shutdown(delay, shutdown).await {
+                        return Ok(());
+                    }
                 }
-            } else {
-                backoff.reset();
             }
         }
         Ok(())
     }
 
-    /// Sends every row and awaits every acknowledgement. Returns the ids of the delivered rows
-    /// and the first failure, if any.
-    async fn publish(
-        &self,
-        producer: &Producer,
-        batch: &[PendingEvent],
-    ) -> (Vec<i64>, Option<KafkaError>) {
-        let mut in_flight = Vec::with_capacity(batch.len());
-        let mut failure = None;
+    /// Hands every row of `batch` to the producer without waiting for the broker.
+    fn send(&self, producer: &Producer, batch: &[PendingEvent]) -> InFlight {
+        let mut in_flight = InFlight {
+            ids: batch.iter().map(|row| row.id).collect(),
+            deliveries: Vec::with_capacity(batch.len()),
+            refused: None,
+        };
         for row in batch {
             let trace_headers: HashMap<String, String> =
                 serde_json::from_value(row.trace_headers.clone()).unwrap_or_default();
@@ -315,15 +336,27 @@ impl OutboxRelay {
                 .headers(headers)
                 .timestamp(row.created_at.timestamp_millis());
             match producer.send_result(record) {
-                Ok(delivery) => in_flight.push((row.id, delivery)),
+                Ok(delivery) => in_flight.deliveries.push((row.id, delivery)),
                 Err((error, _)) => {
-                    failure = Some(error);
+                    // The rest stays in the outbox for the next round, in order.
+                    in_flight.refused = Some(error);
                     break;
                 }
             }
         }
-        let mut delivered = Vec::with_capacity(in_flight.len());
-        for (id, delivery) in in_flight {
+        in_flight
+    }
+
+    /// Awaits every acknowledgement of `batch`, deletes the rows the broker acknowledged and
+    /// returns the first failure, if any.
+    async fn settle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        batch: InFlight,
+    ) -> Result<Option<KafkaError>, SessionError> {
+        let mut failure = batch.refused;
+        let mut delivered = Vec::with_capacity(batch.deliveries.len());
+        for (id, delivery) in batch.deliveries {
             match delivery.await {
                 Ok(Ok(_)) => delivered.push(id),
                 Ok(Err((error, _))) => {
@@ -334,10 +367,13 @@ impl OutboxRelay {
                 }
             }
         }
-        if failure.is_none() && producer.client().fatal_error().is_some() {
-            failure = Some(KafkaError::Canceled);
+        if !delivered.is_empty() {
+            diesel::delete(table::table.filter(table::id.eq_any(&delivered)))
+                .execute(conn)
+                .await?;
+            self.metrics.published.inc_by(delivered.len() as u64);
         }
-        (delivered, failure)
+        Ok(failure)
     }
 
     async fn refresh_backlog(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
