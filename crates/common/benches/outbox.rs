@@ -160,13 +160,7 @@ async fn relay_rate(n: usize) -> f64 {
     let topics = TestTopics::create(&[topics::USERS_V1], &[]).await;
     let pool = db.pool();
     let metrics = Metrics::new();
-    let relay = OutboxRelay::new(
-        db.secret_url(),
-        topics.config.clone(),
-        "bench",
-        RelayConfig::default(),
-        &metrics,
-    );
+    let relay = bench_relay(&db, &topics, &metrics);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(relay.run(shutdown.clone()));
     let published = |count: usize| {
@@ -176,11 +170,7 @@ async fn relay_rate(n: usize) -> f64 {
 
     // Warm up: the relay becomes active and its producer connects on the first event.
     let first = event(0);
-    db::transaction::<_, BenchError, _>(&pool, |conn| {
-        Box::pin(async move { Ok(outbox::enqueue(conn, &first).await?) })
-    })
-    .await
-    .expect("enqueue");
+    enqueue_one(&pool, first).await;
     eventually(
         Duration::from_secs(60),
         "the warm-up event published",
@@ -248,13 +238,7 @@ async fn commit_to_effect(events: usize, rate: usize) -> Vec<f64> {
     );
     let metrics = Metrics::new();
     let shutdown = CancellationToken::new();
-    let relay = OutboxRelay::new(
-        db.secret_url(),
-        topics.config.clone(),
-        "bench",
-        RelayConfig::default(),
-        &metrics,
-    );
+    let relay = bench_relay(&db, &topics, &metrics);
     let relay_task = tokio::spawn(relay.run(shutdown.clone()));
     let recorder = LatencyRecorder::default();
     let consumer = InboxConsumer::new(
@@ -279,11 +263,7 @@ async fn commit_to_effect(events: usize, rate: usize) -> Vec<f64> {
     // which is start-up cost, not steady-state latency. Reported separately.
     let warm_up = Instant::now();
     let first = event(usize::MAX / 2);
-    db::transaction::<_, BenchError, _>(&pool, |conn| {
-        Box::pin(async move { Ok(outbox::enqueue(conn, &first).await?) })
-    })
-    .await
-    .expect("enqueue");
+    enqueue_one(&pool, first).await;
     eventually(Duration::from_secs(60), "the warm-up event applied", || {
         (!recorder.0.lock().expect("lock").is_empty()).then_some(())
     })
@@ -297,12 +277,7 @@ async fn commit_to_effect(events: usize, rate: usize) -> Vec<f64> {
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
     for i in 0..events {
         ticker.tick().await;
-        let e = event(i);
-        db::transaction::<_, BenchError, _>(&pool, |conn| {
-            Box::pin(async move { Ok(outbox::enqueue(conn, &e).await?) })
-        })
-        .await
-        .expect("enqueue");
+        enqueue_one(&pool, event(i)).await;
     }
     eventually(Duration::from_secs(120), "every event applied", || {
         (recorder.0.lock().expect("lock").len() >= events).then_some(())
@@ -337,6 +312,25 @@ async fn commit_to_effect(events: usize, rate: usize) -> Vec<f64> {
     let mut latencies = recorder.0.lock().expect("lock").clone();
     latencies.sort_by(f64::total_cmp);
     latencies
+}
+
+fn bench_relay(db: &TestDatabase, topics: &TestTopics, metrics: &Metrics) -> OutboxRelay {
+    OutboxRelay::new(
+        db.secret_url(),
+        topics.config.clone(),
+        "bench",
+        RelayConfig::default(),
+        metrics,
+    )
+}
+
+/// Commits one event in its own transaction, as a service would.
+async fn enqueue_one(pool: &db::PgPool, event: UserUpdated) {
+    db::transaction::<_, BenchError, _>(pool, |conn| {
+        Box::pin(async move { Ok(outbox::enqueue(conn, &event).await?) })
+    })
+    .await
+    .expect("enqueue");
 }
 
 fn quantile(sorted: &[f64], q: f64) -> f64 {
