@@ -244,6 +244,7 @@ impl OutboxRelay {
             .await?;
 
         let mut producer = self.kafka.producer()?;
+        warm_up(&producer).await;
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.retry_max);
         let mut last_backlog_refresh = Instant::now();
         // Two batches overlap: while the broker acknowledges one, the next is read and sent.
@@ -386,6 +387,19 @@ impl OutboxRelay {
 
 diesel::define_sql_function! {
     fn pg_try_advisory_lock(key: diesel::sql_types::BigInt) -> diesel::sql_types::Bool;
+}
+
+/// Connects a new producer to the brokers before the first event needs it, so the first
+/// publish after a relay becomes active does not also pay for the connection. Best effort.
+async fn warm_up(producer: &Producer) {
+    use rdkafka::producer::Producer as _;
+    let producer = producer.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        producer
+            .client()
+            .fetch_metadata(None, Duration::from_secs(2))
+    })
+    .await;
 }
 
 /// Waits for a notification, the poll interval, or shutdown (`Ok(true)`).
