@@ -14,6 +14,7 @@
 //! Services depend on this crate and on `marquee-proto-events` (the event contracts); they
 //! never talk to rdkafka, diesel's pool or the OpenTelemetry SDK directly for these concerns.
 
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -1,0 +1,460 @@
+//! Access tokens, verified the same way by every service (DESIGN §5).
+//!
+//! auth-service signs short-lived access JWTs with Ed25519 (`alg: EdDSA`, a `kid` in the
+//! header) and publishes its public keys at `/.well-known/jwks.json`. Every other service
+//! verifies tokens locally with a [`TokenVerifier`]:
+//!
+//! - the algorithm is pinned to EdDSA: `none`, HMAC (including HS256 "signed" with the public
+//!   key) and every other algorithm are rejected before any key is looked at;
+//! - keys come from the JWKS, cached; a token with an unknown `kid` triggers one refetch (at
+//!   most one every [`JWKS_MIN_REFETCH`], so random `kid`s cannot flood auth-service), which is
+//!   how a new signing key is picked up without a restart;
+//! - `iss`, `aud`, `exp`, `iat` and `nbf` are checked with a small leeway;
+//! - the token's session (`sid`) must still exist in Redis ([`session_key`]): logging out
+//!   ends the session, and the next request with the old token is refused. A positive answer
+//!   is cached in-process for `AUTH_SESSION_CACHE_TTL` (default 2 s): that is the longest a
+//!   replica may accept a token after its session ended.
+//!
+//! [`AuthUser`] is the actix extractor handlers take; it reads the token from
+//! `Authorization: Bearer …` or, for browsers, the [`ACCESS_COOKIE`] cookie.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use actix_web::{
+    FromRequest, HttpRequest,
+    dev::Payload,
+    http::{
+        StatusCode,
+        header::{self, HeaderValue},
+    },
+    web,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{
+    config::{ConfigError, Env},
+    http::Problem,
+};
+
+/// The cookie that carries the access token for browsers (set by auth-service on request).
+pub const ACCESS_COOKIE: &str = "marquee_access";
+
+/// At most one JWKS refetch per this interval, however many unknown `kid`s arrive.
+pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// The Redis key of a session: written by auth-service, checked by every verifier.
+pub fn session_key(session_id: Uuid) -> String {
+    format!("session:{session_id}")
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+/// The claims of a Marquee access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The user.
+    pub sub: Uuid,
+    /// The session the token belongs to.
+    pub sid: Uuid,
+    pub roles: Vec<Role>,
+    pub iss: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// The token's own id.
+    pub jti: Uuid,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<Role>,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.roles.contains(&Role::Admin)
+    }
+
+    /// Whether the caller may read or change `user`'s own data: it is them, or an admin.
+    pub fn may_act_for(&self, user: Uuid) -> bool {
+        self.id == user || self.is_admin()
+    }
+}
+
+/// Verifier settings.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// `AUTH_JWKS_URL` (default `http://127.0.0.1:8081/.well-known/jwks.json`).
+    pub jwks_url: String,
+    /// `AUTH_ISSUER` (default `marquee-auth`): the `iss` tokens must carry.
+    pub issuer: String,
+    /// `AUTH_AUDIENCE` (default `marquee-api`): the `aud` access tokens must carry.
+    pub audience: String,
+    /// `AUTH_JWKS_CACHE_TTL` (default 5m): keys are refetched when older, so a key removed
+    /// from the JWKS stops being accepted.
+    pub jwks_cache_ttl: Duration,
+    /// `AUTH_SESSION_CACHE_TTL` (default 2s): how long a live session is remembered.
+    pub session_cache_ttl: Duration,
+    /// Clock skew tolerated on `exp`/`nbf`/`iat` (30 s).
+    pub leeway: Duration,
+}
+
+impl VerifierConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let jwks_url = env
+            .raw("AUTH_JWKS_URL")
+            .unwrap_or("http://127.0.0.1:8081/.well-known/jwks.json")
+            .to_owned();
+        if !(jwks_url.starts_with("http://") || jwks_url.starts_with("https://")) {
+            return Err(ConfigError::new("AUTH_JWKS_URL", "must be an http(s) URL"));
+        }
+        Ok(Self {
+            jwks_url,
+            issuer: env.raw("AUTH_ISSUER").unwrap_or("marquee-auth").to_owned(),
+            audience: env.raw("AUTH_AUDIENCE").unwrap_or("marquee-api").to_owned(),
+            jwks_cache_ttl: env.duration_or("AUTH_JWKS_CACHE_TTL", Duration::from_secs(300))?,
+            session_cache_ttl: env.duration_or("AUTH_SESSION_CACHE_TTL", Duration::from_secs(2))?,
+            leeway: Duration::from_secs(30),
+        })
+    }
+}
+
+/// Why a request is not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no access token")]
+    MissingToken,
+    /// Malformed, badly signed, expired, for another audience, unknown key… The reason is
+    /// for the log; clients only learn that the token is invalid.
+    #[error("invalid access token: {0}")]
+    InvalidToken(String),
+    #[error("the session has ended")]
+    SessionEnded,
+    /// The JWKS or Redis could not be reached: nothing can be verified right now.
+    #[error("cannot verify tokens now: {0}")]
+    Unavailable(String),
+}
+
+impl AuthError {
+    /// The problem a client sees: 401 with a `WWW-Authenticate` challenge, or 503.
+    pub fn problem(&self) -> Problem {
+        let challenge = |problem: Problem, description: &str| {
+            let value = format!(
+                r#"Bearer realm="marquee", error="invalid_token", error_description="{description}""#
+            );
+            problem.with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Bearer")),
+            )
+        };
+        match self {
+            Self::MissingToken => Problem::unauthorized("missing_token", "Authentication required")
+                .with_header(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="marquee""#),
+                ),
+            Self::InvalidToken(reason) => {
+                tracing::debug!(%reason, "rejected access token");
+                challenge(
+                    Problem::unauthorized("invalid_token", "Invalid access token"),
+                    "invalid token",
+                )
+            }
+            Self::SessionEnded => challenge(
+                Problem::unauthorized("session_ended", "The session has ended; sign in again"),
+                "session ended",
+            ),
+            Self::Unavailable(cause) => {
+                tracing::warn!(%cause, "token verification unavailable");
+                Problem::unavailable("auth_unavailable", Duration::from_secs(1))
+            }
+        }
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(error: AuthError) -> Self {
+        error.problem()
+    }
+}
+
+impl actix_web::ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn error_response(&self) -> actix_web::HttpResponse {
+        self.problem().error_response()
+    }
+}
+
+/// Verifies access tokens; cheap to clone (shared state). See the module docs.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: VerifierConfig,
+    http: reqwest::Client,
+    redis: ConnectionManager,
+    keys: RwLock<KeyCache>,
+    /// Serialises refetches, so concurrent unknown `kid`s cause one request.
+    refetch: tokio::sync::Mutex<()>,
+    /// Sessions seen alive, and when.
+    live_sessions: Mutex<HashMap<Uuid, Instant>>,
+}
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sessions remembered at most; beyond it expired entries are dropped.
+const SESSION_CACHE_LIMIT: usize = 100_000;
+
+impl TokenVerifier {
+    pub fn new(config: VerifierConfig, redis: ConnectionManager) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                redis,
+                keys: RwLock::new(KeyCache::default()),
+                refetch: tokio::sync::Mutex::new(()),
+                live_sessions: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Verifies `token` and its session; returns the caller.
+    pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
+        let header = decode_header(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::InvalidToken(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| AuthError::InvalidToken("no kid".into()))?;
+        let key = self.key(&kid).await?;
+
+        let config = &self.inner.config;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = config.leeway.as_secs();
+        let claims = decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))?
+            .claims;
+        self.check_session(claims.sid).await?;
+        Ok(AuthUser {
+            id: claims.sub,
+            session_id: claims.sid,
+            roles: claims.roles,
+        })
+    }
+
+    /// Forgets a session at once (for the service that ends it, so its own replica does not
+    /// wait for the cache to expire).
+    pub fn forget_session(&self, session_id: Uuid) {
+        if let Ok(mut sessions) = self.inner.live_sessions.lock() {
+            sessions.remove(&session_id);
+        }
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        let ttl = self.inner.config.jwks_cache_ttl;
+        if let Some(key) = self.cached_key(kid, |fetched_at| fetched_at.elapsed() < ttl) {
+            return Ok(key);
+        }
+        let _single_flight = self.inner.refetch.lock().await;
+        // Someone else may have refetched while this request waited.
+        let recently = |fetched_at: Instant| fetched_at.elapsed() < JWKS_MIN_REFETCH;
+        if let Some(key) = self.cached_key(kid, |fetched_at| fetched_at.elapsed() < ttl) {
+            return Ok(key);
+        }
+        let fetched_recently = self.read_keys().fetched_at.is_some_and(recently);
+        if !fetched_recently {
+            match self.fetch_keys().await {
+                Ok(keys) => {
+                    let mut cache = self.write_keys();
+                    cache.keys = keys;
+                    cache.fetched_at = Some(Instant::now());
+                }
+                // Keep serving the keys we have: an auth-service hiccup must not log everyone out.
+                Err(error) if !self.read_keys().keys.is_empty() => {
+                    tracing::warn!(%error, "JWKS refetch failed; using the cached keys");
+                }
+                Err(error) => return Err(AuthError::Unavailable(error)),
+            }
+        }
+        self.cached_key(kid, |_| true)
+            .ok_or_else(|| AuthError::InvalidToken(format!("unknown kid {kid:?}")))
+    }
+
+    fn cached_key(&self, kid: &str, fresh: impl Fn(Instant) -> bool) -> Option<DecodingKey> {
+        let cache = self.read_keys();
+        cache.fetched_at.filter(|t| fresh(*t))?;
+        cache.keys.get(kid).cloned()
+    }
+
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, KeyCache> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_keys(&self) -> std::sync::RwLockWriteGuard<'_, KeyCache> {
+        self.inner
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The Ed25519 keys of the JWKS; entries of other kinds or malformed ones are skipped.
+    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, String> {
+        let response = self
+            .inner
+            .http
+            .get(&self.inner.config.jwks_url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("fetching the JWKS failed: {e}"))?;
+        let set: JwkSet = response
+            .json()
+            .await
+            .map_err(|e| format!("the JWKS is malformed: {e}"))?;
+        Ok(set
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == "OKP" && k.crv.as_deref() == Some("Ed25519"))
+            .filter_map(|k| {
+                let kid = k.kid?;
+                let x = URL_SAFE_NO_PAD
+                    .decode(k.x?)
+                    .ok()
+                    .filter(|x| x.len() == 32)?;
+                Some((kid, DecodingKey::from_ed_der(&x)))
+            })
+            .collect())
+    }
+
+    async fn check_session(&self, session_id: Uuid) -> Result<(), AuthError> {
+        let ttl = self.inner.config.session_cache_ttl;
+        let seen = self
+            .inner
+            .live_sessions
+            .lock()
+            .ok()
+            .and_then(|sessions| sessions.get(&session_id).copied());
+        if seen.is_some_and(|at| at.elapsed() < ttl) {
+            return Ok(());
+        }
+        let mut redis = self.inner.redis.clone();
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(session_key(session_id))
+            .query_async(&mut redis)
+            .await
+            .map_err(|e| AuthError::Unavailable(format!("Redis: {e}")))?;
+        if !exists {
+            self.forget_session(session_id);
+            return Err(AuthError::SessionEnded);
+        }
+        if !ttl.is_zero()
+            && let Ok(mut sessions) = self.inner.live_sessions.lock()
+        {
+            if sessions.len() >= SESSION_CACHE_LIMIT {
+                sessions.retain(|_, at| at.elapsed() < ttl);
+            }
+            sessions.insert(session_id, Instant::now());
+        }
+        Ok(())
+    }
+}
+
+/// The subset of RFC 7517 this verifier reads.
+#[derive(Debug, Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Jwk {
+    kty: String,
+    crv: Option<String>,
+    kid: Option<String>,
+    x: Option<String>,
+}
+
+/// The access token of a request: `Authorization: Bearer …`, else the access cookie.
+pub fn token_from_request(req: &HttpRequest) -> Option<String> {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty());
+    bearer.or_else(|| req.cookie(ACCESS_COOKIE).map(|c| c.value().to_owned()))
+}
+
+impl FromRequest for AuthUser {
+    type Error = AuthError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let verifier = req.app_data::<web::Data<TokenVerifier>>().cloned();
+        let token = token_from_request(req);
+        Box::pin(async move {
+            let verifier = verifier
+                .ok_or_else(|| AuthError::Unavailable("no TokenVerifier in app data".into()))?;
+            let token = token.ok_or(AuthError::MissingToken)?;
+            verifier.verify(&token).await
+        })
+    }
+}

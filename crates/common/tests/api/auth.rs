@@ -1,0 +1,371 @@
+//! The common token verifier against a JWKS served over HTTP and sessions in the real Redis:
+//! only EdDSA tokens signed by a published key, for our issuer and audience, within their
+//! lifetime and with a live session, get through.
+
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, http::StatusCode, test, web};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use marquee_common::{
+    auth::{
+        ACCESS_COOKIE, AccessClaims, AuthError, AuthUser, Role, TokenVerifier, VerifierConfig,
+        session_key,
+    },
+    redis::{RedisConfig, connect},
+};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+
+const ISSUER: &str = "marquee-auth";
+const AUDIENCE: &str = "marquee-api";
+
+/// An Ed25519 signing key as auth-service would hold it.
+struct Signer {
+    kid: String,
+    key: SigningKey,
+}
+
+impl Signer {
+    fn new() -> Self {
+        Self {
+            kid: Uuid::now_v7().to_string(),
+            key: SigningKey::from_bytes(&rand::random()),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        json!({
+            "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+            "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(self.key.verifying_key().to_bytes()),
+        })
+    }
+
+    fn sign(&self, claims: &Value) -> String {
+        let der = self.key.to_pkcs8_der().unwrap();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes())).unwrap()
+    }
+}
+
+fn claims(session: Uuid) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    serde_json::to_value(AccessClaims {
+        sub: Uuid::now_v7(),
+        sid: session,
+        roles: vec![Role::User],
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now,
+        exp: now + 900,
+        jti: Uuid::now_v7(),
+    })
+    .unwrap()
+}
+
+async fn jwks_server(keys: &[&Signer]) -> MockServer {
+    let server = MockServer::start().await;
+    serve_keys(&server, keys).await;
+    server
+}
+
+async fn serve_keys(server: &MockServer, keys: &[&Signer]) {
+    server.reset().await;
+    Mock::given(matchers::method("GET"))
+        .and(matchers::path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()
+        })))
+        .mount(server)
+        .await;
+}
+
+fn config(jwks: &MockServer) -> VerifierConfig {
+    VerifierConfig {
+        jwks_url: format!("{}/.well-known/jwks.json", jwks.uri()),
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_cache_ttl: Duration::from_secs(300),
+        session_cache_ttl: Duration::ZERO,
+        leeway: Duration::from_secs(30),
+    }
+}
+
+fn redis() -> redis::aio::ConnectionManager {
+    connect(&RedisConfig::for_url("redis://127.0.0.1:6379")).unwrap()
+}
+
+/// A live session in Redis, as auth-service would create it.
+async fn open_session() -> Uuid {
+    let session = Uuid::now_v7();
+    let mut redis = redis();
+    let _: () = redis::cmd("SET")
+        .arg(session_key(session))
+        .arg("{}")
+        .arg("EX")
+        .arg(600)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    session
+}
+
+async fn end_session(session: Uuid) {
+    let _: () = redis::cmd("DEL")
+        .arg(session_key(session))
+        .query_async(&mut redis())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_token_signed_by_a_published_key_with_a_live_session_is_accepted() {
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let session = open_session().await;
+    let claims = claims(session);
+
+    let user = verifier.verify(&signer.sign(&claims)).await.unwrap();
+    assert_eq!(user.id.to_string(), claims["sub"].as_str().unwrap());
+    assert_eq!(user.session_id, session);
+    assert_eq!(user.roles, [Role::User]);
+    assert!(!user.is_admin());
+}
+
+#[tokio::test]
+async fn a_token_whose_session_ended_is_refused() {
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let session = open_session().await;
+    let token = signer.sign(&claims(session));
+    verifier.verify(&token).await.unwrap();
+
+    end_session(session).await;
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(AuthError::SessionEnded)
+    ));
+}
+
+#[tokio::test]
+async fn forged_expired_and_misaddressed_tokens_are_refused() {
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let session = open_session().await;
+    let good = claims(session);
+    let now = chrono::Utc::now().timestamp();
+
+    let with = |field: &str, value: Value| {
+        let mut c = good.clone();
+        c[field] = value;
+        signer.sign(&c)
+    };
+    let unsigned = {
+        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(good.to_string());
+        format!("{header}.{body}.")
+    };
+    let hs256_with_public_key = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(signer.kid.clone());
+        let public = signer.key.verifying_key().to_bytes();
+        encode(&header, &good, &EncodingKey::from_secret(&public)).unwrap()
+    };
+    let other_key = Signer {
+        kid: signer.kid.clone(),
+        key: SigningKey::from_bytes(&rand::random()),
+    };
+    let unknown_kid = Signer::new();
+    let tampered = {
+        let token = signer.sign(&good);
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        let mut body = good.clone();
+        body["roles"] = json!(["admin"]);
+        parts[1] = URL_SAFE_NO_PAD.encode(body.to_string());
+        parts.join(".")
+    };
+
+    let cases = [
+        ("alg none", unsigned),
+        ("HS256 signed with the public key", hs256_with_public_key),
+        (
+            "signed by another key under a known kid",
+            other_key.sign(&good),
+        ),
+        ("unknown kid", unknown_kid.sign(&good)),
+        ("tampered claims", tampered),
+        ("expired", with("exp", json!(now - 120))),
+        ("wrong audience", with("aud", json!("another-api"))),
+        ("wrong issuer", with("iss", json!("someone-else"))),
+        ("not a JWT", "not.a.jwt".to_owned()),
+    ];
+    for (what, token) in cases {
+        let result = verifier.verify(&token).await;
+        assert!(
+            matches!(result, Err(AuthError::InvalidToken(_))),
+            "{what}: {result:?}"
+        );
+    }
+    // Sanity: the untouched token passes, so each case failed for its own reason.
+    verifier.verify(&signer.sign(&good)).await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_kids_cause_at_most_one_jwks_request_per_interval() {
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let session = open_session().await;
+    verifier
+        .verify(&signer.sign(&claims(session)))
+        .await
+        .unwrap();
+
+    // Tokens under kids nobody published: the keys were fetched a moment ago, so none of
+    // them may trigger another fetch before JWKS_MIN_REFETCH has passed.
+    for _ in 0..20 {
+        let stranger = Signer::new();
+        assert!(
+            verifier
+                .verify(&stranger.sign(&claims(session)))
+                .await
+                .is_err()
+        );
+    }
+    let requests = jwks.received_requests().await.unwrap().len();
+    assert_eq!(requests, 1, "unknown kids caused {requests} JWKS requests");
+}
+
+#[tokio::test]
+async fn keys_are_refetched_for_an_unknown_kid_once_the_cache_may_refresh() {
+    let old = Signer::new();
+    let jwks = jwks_server(&[&old]).await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let session = open_session().await;
+    // No fetch yet: the first token with the new key makes the verifier fetch.
+    let new = Signer::new();
+    serve_keys(&jwks, &[&old, &new]).await;
+    verifier.verify(&new.sign(&claims(session))).await.unwrap();
+    verifier.verify(&old.sign(&claims(session))).await.unwrap();
+    assert_eq!(
+        jwks.received_requests().await.unwrap().len(),
+        1,
+        "one fetch serves both keys"
+    );
+}
+
+#[tokio::test]
+async fn malformed_jwks_entries_are_ignored_not_fatal() {
+    let signer = Signer::new();
+    let jwks = MockServer::start().await;
+    Mock::given(matchers::path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"keys": [
+            {"kty": "OKP", "crv": "Ed25519", "kid": "short", "x": "AAAA"},
+            {"kty": "RSA", "kid": "rsa", "n": "xyz", "e": "AQAB"},
+            {"kty": "OKP", "crv": "Ed25519", "kid": "no-x"},
+            signer.jwk(),
+        ]})))
+        .mount(&jwks)
+        .await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let session = open_session().await;
+    verifier
+        .verify(&signer.sign(&claims(session)))
+        .await
+        .unwrap();
+    let short = Signer {
+        kid: "short".into(),
+        key: SigningKey::from_bytes(&rand::random()),
+    };
+    assert!(matches!(
+        verifier.verify(&short.sign(&claims(session))).await,
+        Err(AuthError::InvalidToken(_))
+    ));
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_or_jwks_makes_verification_unavailable_not_lenient() {
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead_redis = connect(&RedisConfig::for_url(format!("redis://127.0.0.1:{port}"))).unwrap();
+    let verifier = TokenVerifier::new(config(&jwks), dead_redis);
+    let token = signer.sign(&claims(Uuid::now_v7()));
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(AuthError::Unavailable(_))
+    ));
+
+    let mut no_jwks = config(&jwks);
+    no_jwks.jwks_url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
+    let verifier = TokenVerifier::new(no_jwks, redis());
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(AuthError::Unavailable(_))
+    ));
+}
+
+async fn whoami(user: AuthUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "id": user.id, "admin": user.is_admin() }))
+}
+
+#[actix_web::test]
+async fn the_extractor_reads_bearer_tokens_and_cookies_and_answers_problems() {
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(verifier))
+            .route("/me", web::get().to(whoami)),
+    )
+    .await;
+    let session = open_session().await;
+    let mut admin = claims(session);
+    admin["roles"] = json!(["user", "admin"]);
+    let token = signer.sign(&admin);
+
+    let bearer = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .to_request();
+    let body: Value = test::call_and_read_body_json(&app, bearer).await;
+    assert_eq!(body["admin"], true);
+
+    let cookie = test::TestRequest::get()
+        .uri("/me")
+        .cookie(actix_web::cookie::Cookie::new(ACCESS_COOKIE, token.clone()))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, cookie).await.status(),
+        StatusCode::OK
+    );
+
+    let anonymous =
+        test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    let body: Value = test::read_body_json(anonymous).await;
+    assert_eq!(body["code"], "missing_token");
+
+    end_session(session).await;
+    let revoked = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .to_request();
+    let response = test::call_service(&app, revoked).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = test::read_body_json(response).await;
+    assert_eq!(body["code"], "session_ended");
+}
