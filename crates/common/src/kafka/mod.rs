@@ -29,6 +29,7 @@ use rdkafka::{
 use secrecy::{ExposeSecret, SecretString};
 
 pub use context::KafkaContext;
+pub use rdkafka::error::KafkaError;
 
 use crate::{
     config::{ConfigError, Env, in_range},

@@ -1,0 +1,18 @@
+-- Accounts: what auth-service needs to authenticate a user. Profiles live in user-service.
+CREATE TABLE credentials (
+    user_id         UUID        PRIMARY KEY,
+    -- Normalised (trimmed, lower-cased) e-mail; unique, so sign-in is case-insensitive.
+    email           TEXT        NOT NULL,
+    password_hash   TEXT        NOT NULL,
+    roles           TEXT[]      NOT NULL DEFAULT ARRAY['user'],
+    created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- Set when the user is deleted: the row stays so the e-mail cannot be re-registered by
+    -- accident while events about the old account are still in flight.
+    disabled_at     TIMESTAMPTZ,
+    -- Brute-force protection: consecutive failures and the time before which sign-in waits.
+    failed_logins   INTEGER     NOT NULL DEFAULT 0,
+    locked_until    TIMESTAMPTZ
+);
+
+CREATE UNIQUE INDEX credentials_email ON credentials (email);

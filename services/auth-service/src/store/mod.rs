@@ -1,0 +1,3 @@
+//! SQL, and only here.
+
+pub mod credentials;

@@ -1,0 +1,9 @@
+//! auth-service through its HTTP API, against real PostgreSQL, Redis and the broker.
+
+// Test code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod login;
+mod migrations;
+mod register;
