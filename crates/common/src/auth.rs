@@ -230,7 +230,11 @@ struct Inner {
 #[derive(Default)]
 struct KeyCache {
     keys: HashMap<String, DecodingKey>,
+    /// Last successful fetch: decides whether the keys are fresh.
     fetched_at: Option<Instant>,
+    /// Last attempt, successful or not: rate-limits refetches, so that while the JWKS is
+    /// unreachable requests do not queue up behind one failing fetch after another.
+    attempted_at: Option<Instant>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
@@ -309,24 +313,30 @@ impl TokenVerifier {
         }
         let _single_flight = self.inner.refetch.lock().await;
         // Someone else may have refetched while this request waited.
-        let recently = |fetched_at: Instant| fetched_at.elapsed() < JWKS_MIN_REFETCH;
         if let Some(key) = self.cached_key(kid, |fetched_at| fetched_at.elapsed() < ttl) {
             return Ok(key);
         }
-        let fetched_recently = self.read_keys().fetched_at.is_some_and(recently);
-        if !fetched_recently {
-            match self.fetch_keys().await {
+        let may_refetch = self
+            .read_keys()
+            .attempted_at
+            .is_none_or(|attempted| attempted.elapsed() >= JWKS_MIN_REFETCH);
+        if may_refetch {
+            let fetched = self.fetch_keys().await;
+            let mut cache = self.write_keys();
+            cache.attempted_at = Some(Instant::now());
+            match fetched {
                 Ok(keys) => {
-                    let mut cache = self.write_keys();
                     cache.keys = keys;
                     cache.fetched_at = Some(Instant::now());
                 }
                 // Keep serving the keys we have: an auth-service hiccup must not log everyone out.
-                Err(error) if !self.read_keys().keys.is_empty() => {
+                Err(error) if !cache.keys.is_empty() => {
                     tracing::warn!(%error, "JWKS refetch failed; using the cached keys");
                 }
                 Err(error) => return Err(AuthError::Unavailable(error)),
             }
+        } else if self.read_keys().fetched_at.is_none() {
+            return Err(AuthError::Unavailable("no signing keys fetched yet".into()));
         }
         self.cached_key(kid, |_| true)
             .ok_or_else(|| AuthError::InvalidToken(format!("unknown kid {kid:?}")))

@@ -137,9 +137,13 @@ mod tests {
         let busy = hasher.clone();
         let first = tokio::spawn(async move { busy.hash(&password("password one")).await });
         // Wait until the first hash holds the only slot, then a second one must be refused.
-        while hasher.admitted.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while hasher.admitted.available_permits() > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the first hash takes the only slot");
         assert!(matches!(
             hasher.hash(&password("password two")).await,
             Err(HashError::Busy)

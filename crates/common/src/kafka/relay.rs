@@ -320,8 +320,13 @@ impl OutboxRelay {
             refused: None,
         };
         for row in batch {
-            let trace_headers: HashMap<String, String> =
-                serde_json::from_value(row.trace_headers.clone()).unwrap_or_default();
+            let trace_headers: HashMap<String, String> = row
+                .trace_headers
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+                .collect();
             let headers = Attributes {
                 id: row.event_id,
                 ce_type: row.ce_type.clone(),

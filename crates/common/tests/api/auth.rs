@@ -122,12 +122,34 @@ async fn end_session(session: Uuid) {
         .unwrap();
 }
 
-#[tokio::test]
-async fn a_token_signed_by_a_published_key_with_a_live_session_is_accepted() {
+/// One published key, a verifier reading it, and a live session.
+struct Fixture {
+    signer: Signer,
+    jwks: MockServer,
+    verifier: TokenVerifier,
+    session: Uuid,
+}
+
+async fn fixture() -> Fixture {
     let signer = Signer::new();
     let jwks = jwks_server(&[&signer]).await;
     let verifier = TokenVerifier::new(config(&jwks), redis());
-    let session = open_session().await;
+    Fixture {
+        signer,
+        jwks,
+        verifier,
+        session: open_session().await,
+    }
+}
+
+#[tokio::test]
+async fn a_token_signed_by_a_published_key_with_a_live_session_is_accepted() {
+    let Fixture {
+        signer,
+        jwks: _jwks,
+        verifier,
+        session,
+    } = fixture().await;
     let claims = claims(session);
 
     let user = verifier.verify(&signer.sign(&claims)).await.unwrap();
@@ -139,10 +161,12 @@ async fn a_token_signed_by_a_published_key_with_a_live_session_is_accepted() {
 
 #[tokio::test]
 async fn a_token_whose_session_ended_is_refused() {
-    let signer = Signer::new();
-    let jwks = jwks_server(&[&signer]).await;
-    let verifier = TokenVerifier::new(config(&jwks), redis());
-    let session = open_session().await;
+    let Fixture {
+        signer,
+        jwks: _jwks,
+        verifier,
+        session,
+    } = fixture().await;
     let token = signer.sign(&claims(session));
     verifier.verify(&token).await.unwrap();
 
@@ -155,10 +179,12 @@ async fn a_token_whose_session_ended_is_refused() {
 
 #[tokio::test]
 async fn forged_expired_and_misaddressed_tokens_are_refused() {
-    let signer = Signer::new();
-    let jwks = jwks_server(&[&signer]).await;
-    let verifier = TokenVerifier::new(config(&jwks), redis());
-    let session = open_session().await;
+    let Fixture {
+        signer,
+        jwks: _jwks,
+        verifier,
+        session,
+    } = fixture().await;
     let good = claims(session);
     let now = chrono::Utc::now().timestamp();
 
@@ -219,10 +245,12 @@ async fn forged_expired_and_misaddressed_tokens_are_refused() {
 
 #[tokio::test]
 async fn unknown_kids_cause_at_most_one_jwks_request_per_interval() {
-    let signer = Signer::new();
-    let jwks = jwks_server(&[&signer]).await;
-    let verifier = TokenVerifier::new(config(&jwks), redis());
-    let session = open_session().await;
+    let Fixture {
+        signer,
+        jwks,
+        verifier,
+        session,
+    } = fixture().await;
     verifier
         .verify(&signer.sign(&claims(session)))
         .await
@@ -368,4 +396,23 @@ async fn the_extractor_reads_bearer_tokens_and_cookies_and_answers_problems() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = test::read_body_json(response).await;
     assert_eq!(body["code"], "session_ended");
+}
+
+#[tokio::test]
+async fn a_failing_jwks_is_asked_once_per_interval_not_once_per_request() {
+    let signer = Signer::new();
+    let jwks = MockServer::start().await;
+    Mock::given(matchers::path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&jwks)
+        .await;
+    let verifier = TokenVerifier::new(config(&jwks), redis());
+    let token = signer.sign(&claims(open_session().await));
+    for _ in 0..5 {
+        assert!(matches!(
+            verifier.verify(&token).await,
+            Err(AuthError::Unavailable(_))
+        ));
+    }
+    assert_eq!(jwks.received_requests().await.unwrap().len(), 1);
 }
