@@ -218,13 +218,19 @@ pub struct TokenVerifier {
 
 struct Inner {
     config: VerifierConfig,
-    http: reqwest::Client,
+    /// Where keys come from: fetched from `jwks_url`, or given once (the issuer itself).
+    source: KeySource,
     redis: ConnectionManager,
     keys: RwLock<KeyCache>,
     /// Serialises refetches, so concurrent unknown `kid`s cause one request.
     refetch: tokio::sync::Mutex<()>,
     /// Sessions seen alive, and when.
     live_sessions: Mutex<HashMap<Uuid, Instant>>,
+}
+
+enum KeySource {
+    Remote(reqwest::Client),
+    Fixed,
 }
 
 #[derive(Default)]
@@ -254,12 +260,38 @@ impl TokenVerifier {
             .timeout(Duration::from_secs(3))
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
+        Self::with_source(config, redis, KeySource::Remote(http), KeyCache::default())
+    }
+
+    /// A verifier with a fixed set of keys, given as a JWKS document and never refetched:
+    /// for auth-service, which verifies the tokens it signs itself.
+    pub fn with_jwks(
+        config: VerifierConfig,
+        redis: ConnectionManager,
+        jwks: &serde_json::Value,
+    ) -> Result<Self, serde_json::Error> {
+        let set = JwkSet::deserialize(jwks)?;
+        let now = Instant::now();
+        let cache = KeyCache {
+            keys: set.into_keys(),
+            fetched_at: Some(now),
+            attempted_at: Some(now),
+        };
+        Ok(Self::with_source(config, redis, KeySource::Fixed, cache))
+    }
+
+    fn with_source(
+        config: VerifierConfig,
+        redis: ConnectionManager,
+        source: KeySource,
+        keys: KeyCache,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 config,
-                http,
+                source,
                 redis,
-                keys: RwLock::new(KeyCache::default()),
+                keys: RwLock::new(keys),
                 refetch: tokio::sync::Mutex::new(()),
                 live_sessions: Mutex::new(HashMap::new()),
             }),
@@ -307,6 +339,11 @@ impl TokenVerifier {
     }
 
     async fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+        let KeySource::Remote(http) = &self.inner.source else {
+            return self
+                .cached_key(kid, |_| true)
+                .ok_or_else(|| AuthError::InvalidToken(format!("unknown kid {kid:?}")));
+        };
         let ttl = self.inner.config.jwks_cache_ttl;
         if let Some(key) = self.cached_key(kid, |fetched_at| fetched_at.elapsed() < ttl) {
             return Ok(key);
@@ -321,7 +358,7 @@ impl TokenVerifier {
             .attempted_at
             .is_none_or(|attempted| attempted.elapsed() >= JWKS_MIN_REFETCH);
         if may_refetch {
-            let fetched = self.fetch_keys().await;
+            let fetched = self.fetch_keys(http).await;
             let mut cache = self.write_keys();
             cache.attempted_at = Some(Instant::now());
             match fetched {
@@ -362,11 +399,12 @@ impl TokenVerifier {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The Ed25519 keys of the JWKS; entries of other kinds or malformed ones are skipped.
-    async fn fetch_keys(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = self
-            .inner
-            .http
+    /// The Ed25519 keys of the JWKS at `jwks_url`.
+    async fn fetch_keys(
+        &self,
+        http: &reqwest::Client,
+    ) -> Result<HashMap<String, DecodingKey>, String> {
+        let response = http
             .get(&self.inner.config.jwks_url)
             .send()
             .await
@@ -376,19 +414,7 @@ impl TokenVerifier {
             .json()
             .await
             .map_err(|e| format!("the JWKS is malformed: {e}"))?;
-        Ok(set
-            .keys
-            .into_iter()
-            .filter(|k| k.kty == "OKP" && k.crv.as_deref() == Some("Ed25519"))
-            .filter_map(|k| {
-                let kid = k.kid?;
-                let x = URL_SAFE_NO_PAD
-                    .decode(k.x?)
-                    .ok()
-                    .filter(|x| x.len() == 32)?;
-                Some((kid, DecodingKey::from_ed_der(&x)))
-            })
-            .collect())
+        Ok(set.into_keys())
     }
 
     async fn check_session(&self, session_id: Uuid) -> Result<(), AuthError> {
@@ -436,6 +462,24 @@ struct Jwk {
     crv: Option<String>,
     kid: Option<String>,
     x: Option<String>,
+}
+
+impl JwkSet {
+    /// The Ed25519 keys by `kid`; entries of other kinds or malformed ones are skipped.
+    fn into_keys(self) -> HashMap<String, DecodingKey> {
+        self.keys
+            .into_iter()
+            .filter(|k| k.kty == "OKP" && k.crv.as_deref() == Some("Ed25519"))
+            .filter_map(|k| {
+                let kid = k.kid?;
+                let x = URL_SAFE_NO_PAD
+                    .decode(k.x?)
+                    .ok()
+                    .filter(|x| x.len() == 32)?;
+                Some((kid, DecodingKey::from_ed_der(&x)))
+            })
+            .collect()
+    }
 }
 
 /// The access token of a request: `Authorization: Bearer …`, else the access cookie.

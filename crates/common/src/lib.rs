@@ -7,6 +7,7 @@
 //! | [`http`] | problem+json errors, request ids, health, metrics, request tracing |
 //! | [`db`] | diesel-async pool, embedded migrations, transactions |
 //! | [`redis`] | self-healing Redis connection |
+//! | [`rate_limit`] | token-bucket rate limits shared through Redis |
 //! | [`kafka`] | CloudEvents envelope, transactional outbox + relay, idempotent consumer |
 //! | [`shutdown`] | cancellation on SIGTERM/Ctrl-C |
 //! | [`retry`] | exponential backoff with jitter |
@@ -19,6 +20,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod kafka;
+pub mod rate_limit;
 pub mod redis;
 pub mod retry;
 pub mod schema;

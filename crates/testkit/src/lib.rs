@@ -8,6 +8,7 @@
 //!   (`KAFKA_BROKERS`, default `127.0.0.1:9092`), with its topics created;
 //! - [`BrokerProcess`]: a private tansu broker on a free port, for fault tests that stop and
 //!   restart the broker without disturbing the tests beside them;
+//! - [`TestPublisher`]: publishes events as another service would;
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
 //! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping.
 
@@ -17,9 +18,11 @@
 mod broker;
 mod database;
 mod poll;
+mod publish;
 mod topics;
 
 pub use broker::BrokerProcess;
 pub use database::TestDatabase;
 pub use poll::{eventually, eventually_async};
+pub use publish::TestPublisher;
 pub use topics::{CollectedRecord, RecordCollector, TestTopics, shared_brokers};

@@ -1,14 +1,15 @@
-//! Registering and signing in: the rules, between the HTTP routes and the stores.
+//! Accounts: registering, signing in, changing the password, creating admins. The rules
+//! between the HTTP routes and the stores; sessions have their own file (`sessions.rs`).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::SystemTime};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use marquee_common::{
-    auth::{AccessClaims, Role},
+    auth::{AccessClaims, AuthUser, Role, TokenVerifier},
     db::{self, PgPool},
     kafka::outbox,
 };
-use marquee_proto_events::users::v1::UserCreated;
+use marquee_proto_events::{sessions::v1::RevocationReason, users::v1::UserCreated};
 use uuid::Uuid;
 
 use crate::{
@@ -17,17 +18,25 @@ use crate::{
     error::ApiError,
     hashing::PasswordHasher,
     keys::SigningKeys,
-    sessions::{Origin, SessionStore},
-    store::credentials::{self, Inserted, NewCredentials},
+    store::{
+        credentials::{self, Inserted, NewCredentials},
+        sessions::{Origin, RefreshToken, SessionStore},
+        throttle::LoginThrottle,
+    },
 };
 
-/// What the account operations need.
+/// Everything the account and session operations need; one per process, shared by the
+/// HTTP workers and the event consumer.
 #[derive(Clone)]
 pub struct Accounts {
     pub pool: PgPool,
     pub hasher: PasswordHasher,
     pub keys: Arc<SigningKeys>,
     pub sessions: SessionStore,
+    pub throttle: LoginThrottle,
+    /// This service's own verifier: told about revocations at once, so a revoked token is
+    /// refused by this replica immediately.
+    pub verifier: TokenVerifier,
     pub tokens: TokenConfig,
 }
 
@@ -39,7 +48,7 @@ impl std::fmt::Debug for Accounts {
     }
 }
 
-/// A new session's tokens.
+/// A session's tokens, as login and refresh return them.
 #[derive(Debug, Clone)]
 pub struct Tokens {
     pub access_token: String,
@@ -48,56 +57,117 @@ pub struct Tokens {
     pub session_id: Uuid,
 }
 
+/// The roles of a new account.
+fn roles(admin: bool) -> Vec<Role> {
+    if admin {
+        vec![Role::User, Role::Admin]
+    } else {
+        vec![Role::User]
+    }
+}
+
+pub(crate) fn role_names(roles: &[Role]) -> Vec<String> {
+    roles
+        .iter()
+        .map(|role| match role {
+            Role::User => "user".to_owned(),
+            Role::Admin => "admin".to_owned(),
+        })
+        .collect()
+}
+
+pub(crate) fn parse_roles(names: &[String]) -> Vec<Role> {
+    names
+        .iter()
+        .filter_map(|name| match name.as_str() {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(crate) fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    SystemTime::from(time).into()
+}
+
+/// Creates an account and, in the same transaction, its `UserCreated` event.
+pub(crate) async fn create_account(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    email: Email,
+    password: Password,
+    display_name: DisplayName,
+    admin: bool,
+) -> Result<Uuid, ApiError> {
+    let password_hash = hasher.hash(&password).await?;
+    let user_id = Uuid::now_v7();
+    let now = Utc::now();
+    let roles = role_names(&roles(admin));
+    let event = UserCreated {
+        user_id: user_id.to_string(),
+        email: email.as_str().to_owned(),
+        display_name: display_name.as_str().to_owned(),
+        created_at: Some(timestamp(now)),
+        roles: roles.clone(),
+    };
+    db::transaction(pool, |conn| {
+        Box::pin(async move {
+            let row = NewCredentials {
+                user_id,
+                email: email.as_str(),
+                password_hash: &password_hash,
+                roles,
+                created_at: now,
+                updated_at: now,
+            };
+            match credentials::insert(conn, row).await? {
+                Inserted::EmailTaken => return Err(ApiError::EmailTaken),
+                Inserted::Yes => {}
+            }
+            outbox::enqueue(conn, &event).await?;
+            Ok(user_id)
+        })
+    })
+    .await
+}
+
 impl Accounts {
-    /// Creates the account and, in the same transaction, the `UserCreated` event.
+    /// Registers a user (role `user`).
     pub async fn register(
         &self,
         email: Email,
         password: Password,
         display_name: DisplayName,
     ) -> Result<Uuid, ApiError> {
-        let password_hash = self.hasher.hash(&password).await?;
-        let user_id = Uuid::now_v7();
-        let now = Utc::now();
-        let event = UserCreated {
-            user_id: user_id.to_string(),
-            email: email.as_str().to_owned(),
-            display_name: display_name.as_str().to_owned(),
-            created_at: Some(prost_types::Timestamp {
-                seconds: now.timestamp(),
-                nanos: now.timestamp_subsec_nanos() as i32,
-            }),
-            roles: vec!["user".to_owned()],
-        };
-        db::transaction(&self.pool, |conn| {
-            Box::pin(async move {
-                let row = NewCredentials {
-                    user_id,
-                    email: email.as_str(),
-                    password_hash: &password_hash,
-                    roles: vec!["user".to_owned()],
-                    created_at: now,
-                    updated_at: now,
-                };
-                match credentials::insert(conn, row).await? {
-                    Inserted::EmailTaken => return Err(ApiError::EmailTaken),
-                    Inserted::Yes => {}
-                }
-                outbox::enqueue(conn, &event).await?;
-                Ok(user_id)
-            })
-        })
+        create_account(
+            &self.pool,
+            &self.hasher,
+            email,
+            password,
+            display_name,
+            false,
+        )
         .await
     }
 
     /// Checks the password and opens a session. Unknown e-mail, wrong password and disabled
-    /// account give the same error after the same work.
+    /// account give the same error after the same work; a locked address is refused before
+    /// any password is checked.
     pub async fn login(
         &self,
         email: Email,
         password: Password,
         origin: Origin,
     ) -> Result<Tokens, ApiError> {
+        if let Some(wait) = self
+            .throttle
+            .locked_for(&email)
+            .await
+            .map_err(ApiError::sessions_unavailable)?
+        {
+            return Err(ApiError::Locked(wait));
+        }
         let mut conn = db::connection(&self.pool).await?;
         let account = credentials::find_by_email(&mut conn, &email).await?;
         drop(conn);
@@ -110,33 +180,92 @@ impl Accounts {
             .await?;
         let account = match account {
             Some(account) if matches && account.disabled_at.is_none() => account,
-            _ => return Err(ApiError::InvalidCredentials),
+            _ => {
+                if let Err(error) = self.throttle.record_failure(&email).await {
+                    tracing::warn!(%error, "could not count a failed sign-in");
+                }
+                return Err(ApiError::InvalidCredentials);
+            }
         };
-        let (session_id, refresh_token) = self
+        self.throttle
+            .clear(&email)
+            .await
+            .map_err(ApiError::sessions_unavailable)?;
+        let refresh = self
             .sessions
             .create(account.user_id, origin)
             .await
-            .map_err(|e| ApiError::SessionsUnavailable(e.to_string()))?;
-        let roles = account.roles.iter().filter_map(|r| parse_role(r)).collect();
-        let access_token = self.access_token(account.user_id, session_id, roles)?;
-        Ok(Tokens {
-            access_token,
-            refresh_token,
-            expires_in: self.tokens.access_ttl.as_secs(),
-            session_id,
-        })
+            .map_err(ApiError::sessions_unavailable)?;
+        self.tokens_for(account.user_id, parse_roles(&account.roles), &refresh)
     }
 
-    fn access_token(
+    /// Changes the caller's password after checking the current one, and ends every other
+    /// session of theirs. Wrong current passwords count towards the address's lock.
+    pub async fn change_password(
+        &self,
+        user: &AuthUser,
+        current: Password,
+        new: Password,
+    ) -> Result<(), ApiError> {
+        let mut conn = db::connection(&self.pool).await?;
+        let account = credentials::find_by_id(&mut conn, user.id)
+            .await?
+            .filter(|a| a.disabled_at.is_none())
+            .ok_or(ApiError::InvalidCredentials)?;
+        drop(conn);
+        let email = Email::parse("email", &account.email).map_err(ApiError::internal)?;
+        if let Some(wait) = self
+            .throttle
+            .locked_for(&email)
+            .await
+            .map_err(ApiError::sessions_unavailable)?
+        {
+            return Err(ApiError::Locked(wait));
+        }
+        if !self
+            .hasher
+            .verify(&current, Some(&account.password_hash))
+            .await?
+        {
+            if let Err(error) = self.throttle.record_failure(&email).await {
+                tracing::warn!(%error, "could not count a failed password check");
+            }
+            return Err(ApiError::WrongPassword);
+        }
+        let new_hash = self.hasher.hash(&new).await?;
+        let others: Vec<Uuid> = self
+            .sessions
+            .ids(user.id)
+            .await
+            .map_err(ApiError::sessions_unavailable)?
+            .into_iter()
+            .filter(|id| *id != user.session_id)
+            .collect();
+        let user_id = user.id;
+        let revoked = others.clone();
+        db::transaction(&self.pool, |conn| {
+            Box::pin(async move {
+                credentials::set_password(conn, user_id, &new_hash).await?;
+                enqueue_revocations(conn, user_id, &revoked, RevocationReason::PasswordChanged)
+                    .await?;
+                Ok::<_, ApiError>(())
+            })
+        })
+        .await?;
+        self.delete_sessions(user.id, &others).await
+    }
+
+    /// A signed access token and the refresh token for `refresh`'s session.
+    pub(crate) fn tokens_for(
         &self,
         user_id: Uuid,
-        session_id: Uuid,
         roles: Vec<Role>,
-    ) -> Result<String, ApiError> {
+        refresh: &RefreshToken,
+    ) -> Result<Tokens, ApiError> {
         let now = Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user_id,
-            sid: session_id,
+            sid: refresh.session_id,
             roles,
             iss: self.tokens.issuer.clone(),
             aud: self.tokens.audience.clone(),
@@ -144,16 +273,35 @@ impl Accounts {
             exp: now + self.tokens.access_ttl.as_secs() as i64,
             jti: Uuid::now_v7(),
         };
-        self.keys
+        let access_token = self
+            .keys
             .sign(&claims)
-            .map_err(|e| ApiError::Internal(format!("signing failed: {e}")))
+            .map_err(|e| ApiError::Internal(format!("signing failed: {e}")))?;
+        Ok(Tokens {
+            access_token,
+            refresh_token: refresh.encode(),
+            expires_in: self.tokens.access_ttl.as_secs(),
+            session_id: refresh.session_id,
+        })
     }
 }
 
-fn parse_role(role: &str) -> Option<Role> {
-    match role {
-        "user" => Some(Role::User),
-        "admin" => Some(Role::Admin),
-        _ => None,
+/// Enqueues one `SessionRevoked` per session, in the caller's transaction.
+pub(crate) async fn enqueue_revocations(
+    conn: &mut diesel_async::AsyncPgConnection,
+    user_id: Uuid,
+    session_ids: &[Uuid],
+    reason: RevocationReason,
+) -> diesel::QueryResult<()> {
+    let revoked_at = Some(timestamp(Utc::now()));
+    for session_id in session_ids {
+        let event = marquee_proto_events::sessions::v1::SessionRevoked {
+            session_id: session_id.to_string(),
+            user_id: user_id.to_string(),
+            reason: reason as i32,
+            revoked_at,
+        };
+        outbox::enqueue(conn, &event).await?;
     }
+    Ok(())
 }

@@ -2,16 +2,22 @@
 
 use std::{path::PathBuf, time::Duration};
 
+use secrecy::SecretString;
+
 use marquee_common::{
     ConfigError, Env,
     auth::VerifierConfig,
     config::in_range,
     db::DatabaseConfig,
     http::HttpConfig,
-    kafka::{KafkaConfig, relay::RelayConfig},
+    kafka::{KafkaConfig, consumer::ConsumerConfig, relay::RelayConfig},
+    rate_limit::{FailMode, Quota},
     redis::RedisConfig,
     telemetry::TelemetryConfig,
 };
+use marquee_proto_events::topics;
+
+pub use crate::store::throttle::LockoutPolicy;
 
 /// The service's name: `ce_source`, client id, default `OTEL_SERVICE_NAME`.
 pub const SERVICE: &str = "auth-service";
@@ -41,6 +47,31 @@ pub struct TokenConfig {
     /// successor within this window (concurrent tabs), instead of revoking the session.
     pub refresh_grace: Duration,
     pub keys: KeySource,
+    /// `AUTH_COOKIE_SECURE` (default true): the `Secure` attribute of the token cookies.
+    /// Browsers accept secure cookies from `http://localhost`; turn it off only for plain-HTTP
+    /// hosts other than localhost.
+    pub cookie_secure: bool,
+}
+
+/// Brute-force protection.
+#[derive(Debug, Clone)]
+pub struct ThrottleConfig {
+    /// `AUTH_LOCKOUT_THRESHOLD` (default 5): failed sign-ins per address before it locks.
+    pub lockout: LockoutPolicy,
+    /// `AUTH_IP_LIMIT_BURST` (default 20) and `AUTH_IP_LIMIT_PER_MINUTE` (default 20): the
+    /// per-client-IP budget shared by register, login and password changes.
+    pub ip_quota: Quota,
+    /// `RATE_LIMIT_FAIL_MODE` (default `open`): while Redis is down the per-IP budget lapses
+    /// — registering keeps working; signing in needs Redis anyway and answers 503.
+    pub fail_mode: FailMode,
+}
+
+/// `BOOTSTRAP_ADMIN_EMAIL` + `BOOTSTRAP_ADMIN_PASSWORD`: an admin created at start-up if the
+/// address is free (see `admin`).
+#[derive(Debug, Clone)]
+pub struct BootstrapAdmin {
+    pub email: String,
+    pub password: SecretString,
 }
 
 /// Everything auth-service needs.
@@ -53,6 +84,10 @@ pub struct Config {
     pub relay: RelayConfig,
     pub telemetry: TelemetryConfig,
     pub tokens: TokenConfig,
+    pub throttle: ThrottleConfig,
+    /// Consumer of `users.v1` (group `auth-service`; `CONSUMER_*` variables).
+    pub consumer: ConsumerConfig,
+    pub bootstrap_admin: Option<BootstrapAdmin>,
     /// `BCRYPT_COST` (default 12, 4–31).
     pub bcrypt_cost: u32,
     /// `HASH_THREADS` (default: CPUs) and `HASH_QUEUE` (default 64): the hashing pool.
@@ -71,6 +106,28 @@ impl Config {
             )
         })?;
         let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+        let bootstrap_admin = match (
+            env.raw("BOOTSTRAP_ADMIN_EMAIL"),
+            env.optional_secret("BOOTSTRAP_ADMIN_PASSWORD")?,
+        ) {
+            (None, None) => None,
+            (Some(email), Some(password)) => Some(BootstrapAdmin {
+                email: email.to_owned(),
+                password,
+            }),
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "BOOTSTRAP_ADMIN_PASSWORD",
+                    "is required when BOOTSTRAP_ADMIN_EMAIL is set",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "BOOTSTRAP_ADMIN_EMAIL",
+                    "is required when BOOTSTRAP_ADMIN_PASSWORD is set",
+                ));
+            }
+        };
         Ok(Self {
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             database: DatabaseConfig::from_env(env)?,
@@ -86,10 +143,49 @@ impl Config {
                     .duration_or("AUTH_REFRESH_TTL", Duration::from_secs(30 * 24 * 3600))?,
                 refresh_grace: env.duration_or("AUTH_REFRESH_GRACE", Duration::from_secs(10))?,
                 keys,
+                cookie_secure: env.flag_or("AUTH_COOKIE_SECURE", true)?,
             },
-            bcrypt_cost: in_range("BCRYPT_COST", env.or("BCRYPT_COST", 12)?, 4..=31)?,
+            throttle: ThrottleConfig {
+                lockout: LockoutPolicy::progressive(in_range(
+                    "AUTH_LOCKOUT_THRESHOLD",
+                    env.or("AUTH_LOCKOUT_THRESHOLD", 5)?,
+                    1..=100,
+                )?),
+                ip_quota: Quota::from_env(
+                    env,
+                    "AUTH_IP_LIMIT",
+                    Quota {
+                        burst: 20,
+                        per_minute: 20,
+                    },
+                )?,
+                fail_mode: FailMode::from_env(env, FailMode::Open)?,
+            },
+            consumer: ConsumerConfig::from_env(env, SERVICE, &[topics::USERS_V1])?,
+            bootstrap_admin,
+            bcrypt_cost: bcrypt_cost(env)?,
             hash_threads: in_range("HASH_THREADS", env.or("HASH_THREADS", cpus)?, 1..=256)?,
             hash_queue: in_range("HASH_QUEUE", env.or("HASH_QUEUE", 64)?, 0..=100_000)?,
+        })
+    }
+}
+
+fn bcrypt_cost(env: &Env) -> Result<u32, ConfigError> {
+    in_range("BCRYPT_COST", env.or("BCRYPT_COST", 12)?, 4..=31)
+}
+
+/// What the `admin` subcommands need: the database and the hashing cost.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    pub database: DatabaseConfig,
+    pub bcrypt_cost: u32,
+}
+
+impl AdminConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            database: DatabaseConfig::from_env(env)?,
+            bcrypt_cost: bcrypt_cost(env)?,
         })
     }
 }

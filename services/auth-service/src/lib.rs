@@ -3,42 +3,66 @@
 //! - `POST /v1/auth/register` creates an account (bcrypt hash in PostgreSQL) and, in the same
 //!   transaction, a `UserCreated` event in the outbox;
 //! - `POST /v1/auth/login` opens a session in Redis and returns an EdDSA access token (15 min)
-//!   and an opaque refresh token;
-//! - `GET /.well-known/jwks.json` publishes the public keys that verify access tokens.
+//!   and an opaque refresh token; `POST /v1/auth/refresh` rotates it;
+//! - logout, logout-all, the session list and password changes revoke sessions and publish
+//!   `SessionRevoked`;
+//! - `GET /.well-known/jwks.json` publishes the public keys that verify access tokens;
+//! - a `users.v1` consumer follows e-mail changes and disables deleted users.
+//!
+//! | module | holds |
+//! |---|---|
+//! | `routes` | HTTP handlers and the OpenAPI document |
+//! | `accounts`, `sessions` | the operations and their rules |
+//! | `domain` | e-mail, password and display-name types that are valid by construction |
+//! | `store` | PostgreSQL credentials; Redis sessions and sign-in throttles |
+//! | `events` | the `users.v1` consumer |
+//! | `hashing`, `keys` | the bcrypt pool; the Ed25519 signing keys and JWKS |
+//! | `admin` | creating the first administrator |
 //!
 //! [`Application::build`] wires the pieces and binds the listener (port 0 in tests);
-//! [`Application::run_until_stopped`] serves HTTP and runs the outbox relay until the
-//! shutdown token is cancelled. `main.rs` only reads the configuration and calls them.
+//! [`Application::run_until_stopped`] serves HTTP and runs the outbox relay and the consumer
+//! until the shutdown token is cancelled. `main.rs` only reads the configuration and calls
+//! them.
 
 mod accounts;
+pub mod admin;
 pub mod config;
 mod domain;
 mod error;
-mod hashing;
+mod events;
+pub mod hashing;
 pub mod keys;
 mod routes;
 mod schema;
 mod sessions;
 mod store;
 
+pub use routes::ApiDoc;
+
 use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use marquee_common::{
+    auth::{TokenVerifier, VerifierConfig},
     db::{self, DatabaseCheck, DbError},
-    http::{self, health::Readiness, metrics::Metrics},
-    kafka::{KafkaCheck, KafkaError, relay::OutboxRelay},
+    http::{
+        self, TrustedProxyHops, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics,
+    },
+    kafka::{KafkaCheck, KafkaError, consumer::InboxConsumer, relay::OutboxRelay},
+    rate_limit::RateLimiter,
     redis::{self as redis_conn, RedisCheck},
     shutdown::CancellationToken,
 };
 
 use crate::{
     accounts::Accounts,
+    admin::{AdminError, AdminOutcome},
     config::{Config, KeySource, SERVICE},
+    events::users::UsersHandler,
     hashing::PasswordHasher,
     keys::{KeyError, SigningKeys},
-    sessions::SessionStore,
+    store::{sessions::SessionStore, throttle::LoginThrottle},
 };
 
 /// auth-service's own migrations (the outbox/inbox ones come from `marquee-common`).
@@ -57,6 +81,10 @@ pub enum StartupError {
     Keys(#[from] KeyError),
     #[error("password hashing: {0}")]
     Hashing(#[from] hashing::HashError),
+    #[error("the signing keys' JWKS is unreadable: {0}")]
+    Jwks(#[from] serde_json::Error),
+    #[error("bootstrap admin: {0}")]
+    BootstrapAdmin(AdminError),
     #[error("cannot listen on {0}: {1}")]
     Listen(String, std::io::Error),
 }
@@ -66,6 +94,7 @@ pub struct Application {
     port: u16,
     server: Server,
     relay: OutboxRelay,
+    consumer: InboxConsumer<UsersHandler>,
 }
 
 impl std::fmt::Debug for Application {
@@ -90,17 +119,47 @@ impl Application {
         };
         let hasher =
             PasswordHasher::new(config.bcrypt_cost, config.hash_threads, config.hash_queue)?;
+        if let Some(admin) = &config.bootstrap_admin {
+            bootstrap_admin(&pool, &hasher, admin).await?;
+        }
+        // auth-service verifies its own tokens with its own keys, and without a session
+        // cache: a logout is seen by the very next request.
+        let verifier = TokenVerifier::with_jwks(
+            VerifierConfig {
+                jwks_url: String::new(),
+                issuer: config.tokens.issuer.clone(),
+                audience: config.tokens.audience.clone(),
+                jwks_cache_ttl: std::time::Duration::MAX,
+                session_cache_ttl: std::time::Duration::ZERO,
+                leeway: std::time::Duration::from_secs(30),
+            },
+            redis.clone(),
+            keys.jwks(),
+        )?;
         let accounts = Accounts {
             pool: pool.clone(),
             hasher,
             keys: Arc::new(keys),
-            sessions: SessionStore::new(redis.clone(), config.tokens.refresh_ttl),
+            sessions: SessionStore::new(
+                redis.clone(),
+                config.tokens.refresh_ttl,
+                config.tokens.refresh_grace,
+            ),
+            throttle: LoginThrottle::new(redis.clone(), config.throttle.lockout.clone()),
+            verifier: verifier.clone(),
             tokens: config.tokens.clone(),
         };
+        let limiter = RateLimiter::new(
+            redis.clone(),
+            "auth-ip",
+            config.throttle.ip_quota,
+            config.throttle.fail_mode,
+        );
+        let idempotency = IdempotencyStore::new(redis.clone(), SERVICE);
 
         let metrics = Metrics::new();
         let readiness = Readiness::new()
-            .with(DatabaseCheck::new("postgres", pool))
+            .with(DatabaseCheck::new("postgres", pool.clone()))
             .with(RedisCheck::new(redis))
             .with(KafkaCheck::new(producer));
         let relay = OutboxRelay::new(
@@ -108,6 +167,15 @@ impl Application {
             config.kafka.clone(),
             SERVICE,
             config.relay.clone(),
+            &metrics,
+        );
+        let consumer = InboxConsumer::new(
+            pool,
+            config.kafka.clone(),
+            config.consumer.clone(),
+            UsersHandler {
+                accounts: accounts.clone(),
+            },
             &metrics,
         );
 
@@ -119,9 +187,17 @@ impl Application {
             .map_err(|e| StartupError::Listen(address.clone(), e))?
             .port();
         let accounts = web::Data::new(accounts);
+        let verifier = web::Data::new(verifier);
+        let limiter = web::Data::new(limiter);
+        let idempotency = web::Data::new(idempotency);
+        let proxy_hops = TrustedProxyHops(config.http.trusted_proxy_hops);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(accounts.clone())
+                .app_data(verifier.clone())
+                .app_data(limiter.clone())
+                .app_data(idempotency.clone())
+                .app_data(proxy_hops)
                 .configure(http::configure(readiness.clone(), metrics.clone()))
                 .configure(routes::configure)
                 .default_service(web::to(http::not_found))
@@ -140,6 +216,7 @@ impl Application {
             port,
             server: server.run(),
             relay,
+            consumer,
         })
     }
 
@@ -148,10 +225,20 @@ impl Application {
         self.port
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the relay.
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
+    /// relay and the consumer.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let handle = self.server.handle();
         let relay = tokio::spawn(self.relay.run(shutdown.clone()));
+        let consumer_shutdown = shutdown.clone();
+        let consumer = tokio::spawn(async move {
+            if let Err(error) = self.consumer.run(consumer_shutdown.clone()).await {
+                // Only a configuration error ends the consumer; stop the process so the
+                // orchestrator notices instead of serving without it.
+                tracing::error!(%error, "users.v1 consumer could not start; shutting down");
+                consumer_shutdown.cancel();
+            }
+        });
         let stop = shutdown.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
@@ -160,6 +247,28 @@ impl Application {
         let served = self.server.await;
         shutdown.cancel();
         let _ = relay.await;
+        let _ = consumer.await;
         served
+    }
+}
+
+/// Creates the `BOOTSTRAP_ADMIN_EMAIL` admin if the address is free. An address taken by a
+/// non-admin account is logged, not promoted (see `admin`), and does not stop the service.
+async fn bootstrap_admin(
+    pool: &db::PgPool,
+    hasher: &PasswordHasher,
+    admin: &config::BootstrapAdmin,
+) -> Result<(), StartupError> {
+    match admin::ensure_admin(pool, hasher, &admin.email, admin.password.clone(), "Admin").await {
+        Ok(AdminOutcome::Created(user_id)) => {
+            tracing::info!(%user_id, "bootstrap admin created");
+            Ok(())
+        }
+        Ok(AdminOutcome::AlreadyAdmin(_)) => Ok(()),
+        Err(error @ AdminError::NotAdmin(_)) => {
+            tracing::warn!(%error, "bootstrap admin not created");
+            Ok(())
+        }
+        Err(error) => Err(StartupError::BootstrapAdmin(error)),
     }
 }

@@ -1,9 +1,15 @@
-//! `auth-service`: serve (the default), or manage signing keys.
+//! `auth-service`: serve (the default), manage signing keys, or create the first admin.
 
-use std::path::PathBuf;
+use std::{io::BufRead, path::PathBuf};
 
 use anyhow::Context;
-use auth_service::{Application, config::Config, keys::SigningKeys};
+use auth_service::{
+    Application,
+    admin::{self, AdminOutcome},
+    config::{AdminConfig, Config},
+    hashing::PasswordHasher,
+    keys::SigningKeys,
+};
 use clap::{Parser, Subcommand};
 use marquee_common::{Env, shutdown, telemetry};
 
@@ -26,6 +32,28 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Administrators (needs `DATABASE_URL`; the running service publishes the events).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account with the roles user and admin. The password is read from
+    /// `ADMIN_PASSWORD` or, if unset, from the first line of standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Admin")]
+        display_name: String,
+    },
+    /// Give an existing account the admin role (effective at its next sign-in or refresh).
+    Promote {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -54,7 +82,47 @@ async fn main() -> anyhow::Result<()> {
             println!("wrote {}", path.display());
             Ok(())
         }
+        Command::Admin { command } => admin(command).await,
     }
+}
+
+async fn admin(command: AdminCommand) -> anyhow::Result<()> {
+    let config = AdminConfig::from_env(&Env::from_process())?;
+    marquee_common::db::migrate(&config.database.url, Some(auth_service::MIGRATIONS))
+        .await
+        .context("migrating the database")?;
+    let pool = marquee_common::db::pool(&config.database.url, &config.database)?;
+    match command {
+        AdminCommand::Create {
+            email,
+            display_name,
+        } => {
+            let password = match std::env::var("ADMIN_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    eprintln!("password (one line on standard input):");
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .lock()
+                        .read_line(&mut line)
+                        .context("reading the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let hasher = PasswordHasher::new(config.bcrypt_cost, 1, 0)?;
+            match admin::ensure_admin(&pool, &hasher, &email, password.into(), &display_name)
+                .await?
+            {
+                AdminOutcome::Created(id) => println!("created admin {email} ({id})"),
+                AdminOutcome::AlreadyAdmin(id) => println!("{email} ({id}) is already an admin"),
+            }
+        }
+        AdminCommand::Promote { email } => {
+            let id = admin::promote(&pool, &email).await?;
+            println!("{email} ({id}) is now an admin");
+        }
+    }
+    Ok(())
 }
 
 async fn serve() -> anyhow::Result<()> {

@@ -9,7 +9,5 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         disabled_at -> Nullable<Timestamptz>,
-        failed_logins -> Int4,
-        locked_until -> Nullable<Timestamptz>,
     }
 }

@@ -1,133 +1,160 @@
-//! Sessions in Redis: what a login creates, refresh rotates and logout deletes.
+//! Sessions: refresh rotation with reuse detection, logout, listing and revocation.
 //!
-//! | key | value |
-//! |---|---|
-//! | `session:{sid}` ([`session_key`]) | JSON [`SessionRecord`], expiring after `AUTH_REFRESH_TTL` of disuse |
-//! | `user_sessions:{user_id}` | set of the user's session ids (for listing and logout-all) |
-//!
-//! Every service checks `session:{sid}` exists before accepting an access token, so deleting
-//! it ends the session everywhere. The refresh token is `base64url(sid ‖ 32 random bytes)`;
-//! only the SHA-256 of the random part is stored.
+//! Every revocation follows one order: the `SessionRevoked` events commit to the outbox
+//! first, then the Redis records are deleted, then this replica's verifier forgets them. If
+//! the deletion fails, the client gets a 503 and retries; a duplicate event is harmless
+//! (consumers treat "session revoked" idempotently), a lost one would not be.
 
-use std::time::Duration;
-
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
-use marquee_common::auth::session_key;
-use redis::aio::ConnectionManager;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use marquee_common::{auth::AuthUser, db};
+use marquee_proto_events::sessions::v1::RevocationReason;
 use uuid::Uuid;
 
-/// What is kept about a session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    pub user_id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: DateTime<Utc>,
-    pub user_agent: Option<String>,
-    pub ip: Option<String>,
-    /// SHA-256 (base64url) of the current refresh token's secret.
-    pub refresh_hash: String,
-}
+use crate::{
+    accounts::{Accounts, Tokens, enqueue_revocations, parse_roles},
+    error::ApiError,
+    store::{
+        credentials,
+        sessions::{RefreshToken, Rotation, Session},
+    },
+};
 
-/// Where a new session comes from (shown in the session list).
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub user_agent: Option<String>,
-    pub ip: Option<String>,
-}
-
-/// The user's set of session ids.
-pub fn user_sessions_key(user_id: Uuid) -> String {
-    format!("user_sessions:{user_id}")
-}
-
-/// Creates and reads sessions.
-#[derive(Clone)]
-pub struct SessionStore {
-    redis: ConnectionManager,
-    ttl: Duration,
-}
-
-impl std::fmt::Debug for SessionStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionStore")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
+impl Accounts {
+    /// Trades a refresh token for a new pair. See `store::sessions` for rotation, the grace
+    /// window and reuse.
+    pub async fn refresh(&self, token: &str) -> Result<Tokens, ApiError> {
+        let token = RefreshToken::parse(token).ok_or(ApiError::InvalidRefreshToken)?;
+        let user_id = self
+            .sessions
+            .owner(token.session_id)
+            .await
+            .map_err(ApiError::sessions_unavailable)?
+            .ok_or(ApiError::InvalidRefreshToken)?;
+        // Roles are read afresh, so a promotion or a disabled account counts from the next
+        // refresh on.
+        let mut conn = db::connection(&self.pool).await?;
+        let account = credentials::find_by_id(&mut conn, user_id).await?;
+        drop(conn);
+        let Some(account) = account.filter(|a| a.disabled_at.is_none()) else {
+            self.delete_sessions(user_id, &[token.session_id]).await?;
+            return Err(ApiError::InvalidRefreshToken);
+        };
+        let rotation = self
+            .sessions
+            .rotate(user_id, &token)
+            .await
+            .map_err(ApiError::sessions_unavailable)?;
+        match rotation {
+            Rotation::Rotated(next) | Rotation::Replayed(next) => {
+                self.tokens_for(user_id, parse_roles(&account.roles), &next)
+            }
+            Rotation::Reused => {
+                // The script has deleted the session already: a stolen token must stop
+                // working at once, whether or not the event can be written now.
+                self.verifier.forget_session(token.session_id);
+                tracing::warn!(
+                    session_id = %token.session_id,
+                    %user_id,
+                    "refresh token reused after rotation; session revoked"
+                );
+                let session = [token.session_id];
+                let enqueued = db::transaction(&self.pool, |conn| {
+                    Box::pin(async move {
+                        enqueue_revocations(
+                            conn,
+                            user_id,
+                            &session,
+                            RevocationReason::RefreshTokenReuse,
+                        )
+                        .await?;
+                        Ok::<_, ApiError>(())
+                    })
+                })
+                .await;
+                if let Err(error) = enqueued {
+                    tracing::error!(
+                        %error,
+                        session_id = %token.session_id,
+                        "session revoked for reuse, but its SessionRevoked event could not be written"
+                    );
+                }
+                Err(ApiError::RefreshTokenReused)
+            }
+            Rotation::Invalid => Err(ApiError::InvalidRefreshToken),
+        }
     }
-}
 
-impl SessionStore {
-    pub fn new(redis: ConnectionManager, ttl: Duration) -> Self {
-        Self { redis, ttl }
+    /// The caller's sessions, newest first.
+    pub async fn list_sessions(&self, user: &AuthUser) -> Result<Vec<Session>, ApiError> {
+        self.sessions
+            .list(user.id)
+            .await
+            .map_err(ApiError::sessions_unavailable)
     }
 
-    /// Opens a session for `user_id`; returns its id and refresh token.
-    pub async fn create(
+    /// Ends the caller's current session.
+    pub async fn logout(&self, user: &AuthUser) -> Result<(), ApiError> {
+        self.revoke(user.id, vec![user.session_id], RevocationReason::Logout)
+            .await
+    }
+
+    /// Ends every session of the caller, the current one included.
+    pub async fn logout_all(&self, user: &AuthUser) -> Result<(), ApiError> {
+        let mut ids = self
+            .sessions
+            .ids(user.id)
+            .await
+            .map_err(ApiError::sessions_unavailable)?;
+        if !ids.contains(&user.session_id) {
+            ids.push(user.session_id);
+        }
+        self.revoke(user.id, ids, RevocationReason::LogoutAll).await
+    }
+
+    /// Ends one of the caller's sessions; another user's session is "not found".
+    pub async fn delete_session(&self, user: &AuthUser, session_id: Uuid) -> Result<(), ApiError> {
+        let owner = self
+            .sessions
+            .owner(session_id)
+            .await
+            .map_err(ApiError::sessions_unavailable)?;
+        if owner != Some(user.id) {
+            return Err(ApiError::SessionNotFound);
+        }
+        self.revoke(user.id, vec![session_id], RevocationReason::RevokedByUser)
+            .await
+    }
+
+    /// Events first, then the records (see the module docs).
+    async fn revoke(
         &self,
         user_id: Uuid,
-        origin: Origin,
-    ) -> redis::RedisResult<(Uuid, String)> {
-        let session_id = Uuid::now_v7();
-        let secret: [u8; 32] = rand::random();
-        let now = Utc::now();
-        let record = SessionRecord {
-            user_id,
-            created_at: now,
-            last_used_at: now,
-            user_agent: origin.user_agent,
-            ip: origin.ip,
-            refresh_hash: hash_secret(&secret),
-        };
-        let json = serde_json::to_string(&record).unwrap_or_default();
-        let ttl = self.ttl.as_secs().max(1);
-        let mut redis = self.redis.clone();
-        redis::pipe()
-            .atomic()
-            .cmd("SET")
-            .arg(session_key(session_id))
-            .arg(json)
-            .arg("EX")
-            .arg(ttl)
-            .ignore()
-            .cmd("SADD")
-            .arg(user_sessions_key(user_id))
-            .arg(session_id.to_string())
-            .ignore()
-            .cmd("EXPIRE")
-            .arg(user_sessions_key(user_id))
-            .arg(ttl)
-            .ignore()
-            .query_async::<()>(&mut redis)
-            .await?;
-        Ok((session_id, refresh_token(session_id, &secret)))
+        session_ids: Vec<Uuid>,
+        reason: RevocationReason,
+    ) -> Result<(), ApiError> {
+        let ids = session_ids.clone();
+        db::transaction(&self.pool, |conn| {
+            Box::pin(async move {
+                enqueue_revocations(conn, user_id, &ids, reason).await?;
+                Ok::<_, ApiError>(())
+            })
+        })
+        .await?;
+        self.delete_sessions(user_id, &session_ids).await
     }
-}
 
-/// `base64url(sid ‖ secret)`.
-fn refresh_token(session_id: Uuid, secret: &[u8; 32]) -> String {
-    let mut bytes = Vec::with_capacity(48);
-    bytes.extend_from_slice(session_id.as_bytes());
-    bytes.extend_from_slice(secret);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn hash_secret(secret: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(secret))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refresh_tokens_carry_the_session_id_and_a_secret_stored_only_as_a_hash() {
-        let session = Uuid::now_v7();
-        let secret: [u8; 32] = rand::random();
-        let token = refresh_token(session, &secret);
-        let bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
-        assert_eq!(&bytes[..16], session.as_bytes());
-        assert_ne!(hash_secret(&secret), URL_SAFE_NO_PAD.encode(secret));
+    /// Deletes the records and forgets them locally.
+    pub(crate) async fn delete_sessions(
+        &self,
+        user_id: Uuid,
+        session_ids: &[Uuid],
+    ) -> Result<(), ApiError> {
+        self.sessions
+            .delete(user_id, session_ids)
+            .await
+            .map_err(ApiError::sessions_unavailable)?;
+        for id in session_ids {
+            self.verifier.forget_session(*id);
+        }
+        Ok(())
     }
 }

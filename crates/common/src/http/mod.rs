@@ -5,12 +5,16 @@
 //! - [`request_id`]: `X-Request-Id` kept or generated, echoed, logged and put in error bodies;
 //! - [`tracing`]: the request's root span, continuing an incoming W3C trace;
 //! - [`health`]: `/health/live` and `/health/ready` with pluggable checks;
-//! - [`metrics`]: Prometheus `/metrics` and per-route request metrics.
+//! - [`metrics`]: Prometheus `/metrics` and per-route request metrics;
+//! - [`client_ip`]: the client's address behind trusted proxies;
+//! - [`idempotency`]: `Idempotency-Key` replays for retried POSTs.
 //!
 //! [`configure`] mounts the operational routes, and [`App`](actix_web::App)s wrap
 //! [`request_id::middleware`], [`tracing::logger`] and [`metrics::middleware`].
 
+pub mod client_ip;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
 pub mod problem;
 pub mod request_id;
@@ -20,6 +24,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
+pub use client_ip::{ClientIp, TrustedProxyHops};
 pub use problem::{FieldError, Problem};
 pub use request_id::RequestId;
 
@@ -37,6 +42,9 @@ pub struct HttpConfig {
     /// `HTTP_SHUTDOWN_TIMEOUT` (default 30s): how long in-flight requests may finish after
     /// SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `HTTP_TRUSTED_PROXY_HOPS` (default 0): proxies in front of the service whose
+    /// `X-Forwarded-For` entries are believed (see [`client_ip`]).
+    pub trusted_proxy_hops: usize,
 }
 
 impl HttpConfig {
@@ -50,6 +58,11 @@ impl HttpConfig {
             port: env.or("PORT", default_port)?,
             workers,
             shutdown_timeout: env.duration_or("HTTP_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
+            trusted_proxy_hops: in_range(
+                "HTTP_TRUSTED_PROXY_HOPS",
+                env.or("HTTP_TRUSTED_PROXY_HOPS", 0)?,
+                0..=16,
+            )?,
         })
     }
 }

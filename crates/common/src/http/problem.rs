@@ -33,7 +33,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 pub const DEFAULT_JSON_LIMIT: usize = 64 * 1024;
 
 /// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field's name as the client sent it (`snake_case`, dotted for nesting).
     pub field: String,
@@ -42,12 +42,21 @@ pub struct FieldError {
 }
 
 /// An RFC 9457 problem, ready to be returned from a handler.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:marquee:problem:validation_failed", "title": "Invalid request", "status": 422,
+    "code": "validation_failed", "request_id": "0193a2b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b",
+    "errors": [{"field": "email", "message": "is not an e-mail address"}]
+}))]
 pub struct Problem {
+    /// `urn:marquee:problem:<code>`.
     #[serde(rename = "type")]
     type_uri: String,
+    #[schema(value_type = String)]
     title: Cow<'static, str>,
     status: u16,
+    /// Stable; clients branch on it.
+    #[schema(value_type = String)]
     code: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
@@ -238,20 +247,28 @@ pub fn json_config() -> web::JsonConfig {
                     "Request body is too large",
                 )
                 .with_detail(format!("the limit is {limit} bytes")),
-                JsonPayloadError::Deserialize(e) if e.is_data() => Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    "Request body has the wrong shape",
-                )
-                .with_detail(e.to_string()),
-                JsonPayloadError::Deserialize(e) => {
-                    Problem::bad_request("malformed_json", "Request body is not valid JSON")
-                        .with_detail(e.to_string())
-                }
+                JsonPayloadError::Deserialize(e) => json_problem(e),
                 _ => Problem::bad_request("unreadable_body", "Request body could not be read"),
             };
             problem.into()
         })
+}
+
+/// The problem for a body that is not the JSON expected: 422 when it is JSON of the wrong
+/// shape (unknown or missing fields), 400 when it is not JSON at all. For handlers that parse
+/// bodies themselves.
+pub fn json_problem(error: &serde_json::Error) -> Problem {
+    if error.is_data() {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "Request body has the wrong shape",
+        )
+        .with_detail(error.to_string())
+    } else {
+        Problem::bad_request("malformed_json", "Request body is not valid JSON")
+            .with_detail(error.to_string())
+    }
 }
 
 /// Path segments that do not parse (a malformed UUID, say) are a 400, not a 404 or 500.

@@ -8,6 +8,7 @@ mod auth;
 mod consumer;
 mod fixtures;
 mod http;
+mod idempotency;
 mod migrations;
 mod relay;
 mod service_config;

@@ -117,3 +117,42 @@ async fn unknown_or_missing_fields_are_refused() {
         .await;
     assert_eq!(missing.status(), 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_registration_with_the_same_idempotency_key_is_replayed() {
+    let app = spawn_app().await;
+    let key = uuid::Uuid::now_v7().to_string();
+    let body =
+        json!({"email": email(), "password": "correct horse battery", "display_name": "Ada"});
+    let send = |body: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            app.client
+                .post(app.url("/v1/auth/register"))
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let first = send(body.clone()).await;
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: Value = first.json().await.unwrap();
+
+    let retry = send(body.clone()).await;
+    assert_eq!(retry.status(), 201, "replayed, not 409 email_taken");
+    assert_eq!(retry.headers()["idempotent-replayed"], "true");
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["user_id"], first["user_id"]);
+
+    let mut other = body.clone();
+    other["display_name"] = json!("Someone Else");
+    let reused = send(other).await;
+    assert_eq!(reused.status(), 422);
+    let problem: Value = reused.json().await.unwrap();
+    assert_eq!(problem["code"], "idempotency_key_reused");
+}

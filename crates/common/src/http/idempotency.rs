@@ -1,0 +1,301 @@
+//! `Idempotency-Key` for requests that create or change things (DESIGN §4).
+//!
+//! A client that may retry a POST (a timeout, a flaky network) sends a unique
+//! `Idempotency-Key`. The first request with a key runs and its response is kept in Redis
+//! for [`IdempotencyStore::ttl`] (24 h); afterwards the same key:
+//!
+//! | and | gets |
+//! |---|---|
+//! | the same request (method, path, query, body) | the kept response again, with `Idempotent-Replayed: true` |
+//! | a different request | 422 `idempotency_key_reused` |
+//! | while the first is still running | 409 `idempotency_in_flight` |
+//!
+//! Keys are scoped to the caller's `Authorization` header, so one client cannot replay
+//! another's response. Responses of 5xx are not kept (the client may retry for real), and an
+//! in-flight marker expires after [`IdempotencyStore::lock_ttl`], so a crashed replica does
+//! not block a key forever. If Redis is unreachable the request is refused with 503 rather
+//! than risk doing it twice.
+//!
+//! Mount it on the routes that need it:
+//! `web::resource("/things").wrap(from_fn(idempotency::middleware))`, with an
+//! [`IdempotencyStore`] in app data.
+
+use std::time::Duration;
+
+use actix_web::{
+    Error, HttpResponse, ResponseError,
+    body::{BoxBody, MessageBody, to_bytes},
+    dev::{Payload, ServiceRequest, ServiceResponse},
+    http::{
+        StatusCode,
+        header::{self, HeaderName, HeaderValue},
+    },
+    middleware::Next,
+    web,
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Problem;
+
+/// The request header.
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// Set on replayed responses.
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Longest accepted key.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// Where responses are kept; register it as `web::Data<IdempotencyStore>`.
+#[derive(Clone)]
+pub struct IdempotencyStore {
+    redis: ConnectionManager,
+    /// The service's name: keys are `idempotency:<namespace>:<caller>:<key>`.
+    namespace: String,
+    /// How long a response is replayable (24 h).
+    pub ttl: Duration,
+    /// How long an in-flight marker lives without its response (a crashed request).
+    pub lock_ttl: Duration,
+}
+
+impl std::fmt::Debug for IdempotencyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyStore")
+            .field("namespace", &self.namespace)
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdempotencyStore {
+    pub fn new(redis: ConnectionManager, namespace: &str) -> Self {
+        Self {
+            redis,
+            namespace: namespace.to_owned(),
+            ttl: Duration::from_secs(24 * 3600),
+            lock_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What is kept under a key.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+enum Entry {
+    InFlight {
+        fingerprint: String,
+    },
+    Done {
+        fingerprint: String,
+        status: u16,
+        headers: Vec<(String, String)>,
+        /// Base64 of the body.
+        body: String,
+    },
+}
+
+impl Entry {
+    fn fingerprint(&self) -> &str {
+        match self {
+            Self::InFlight { fingerprint } | Self::Done { fingerprint, .. } => fingerprint,
+        }
+    }
+}
+
+/// The response headers worth replaying.
+const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+
+/// The middleware; see the module docs.
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let Some(key) = key
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
+    else {
+        let problem = Problem::bad_request("invalid_idempotency_key", "Invalid Idempotency-Key")
+            .with_detail(format!(
+                "must be 1 to {MAX_KEY_LEN} visible ASCII characters"
+            ));
+        return Ok(req.into_response(problem.error_response()));
+    };
+    let Some(store) = req.app_data::<web::Data<IdempotencyStore>>().cloned() else {
+        let problem = Problem::internal(&"idempotency middleware without an IdempotencyStore");
+        return Ok(req.into_response(problem.error_response()));
+    };
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(error) => return Ok(req.into_response(error.error_response())),
+    };
+    let fingerprint = fingerprint(&req, &body);
+    let redis_key = redis_key(&store.namespace, &req, key);
+    req.set_payload(Payload::from(body));
+
+    let mut redis = store.redis.clone();
+    let marker = Entry::InFlight {
+        fingerprint: fingerprint.clone(),
+    };
+    let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
+        .arg(&redis_key)
+        .arg(serde_json::to_string(&marker).unwrap_or_default())
+        .arg("NX")
+        .arg("PX")
+        .arg(store.lock_ttl.as_millis() as u64)
+        .query_async(&mut redis)
+        .await;
+    let claimed = match claimed {
+        Ok(claimed) => claimed,
+        Err(error) => return Ok(req.into_response(unavailable(error).error_response())),
+    };
+    if claimed.is_none() {
+        return answer_from_entry(req, &mut redis, &redis_key, &fingerprint).await;
+    }
+
+    let response = match next.call(req).await {
+        Ok(response) => response,
+        Err(error) => {
+            release(&mut redis, &redis_key).await;
+            return Err(error);
+        }
+    };
+    let (req, response) = response.into_parts();
+    let (response, body) = response.into_parts();
+    let body = match to_bytes(body).await {
+        Ok(body) => body,
+        Err(_) => {
+            release(&mut redis, &redis_key).await;
+            let problem = Problem::internal(&"response body could not be read");
+            return Ok(ServiceResponse::new(req, problem.error_response()));
+        }
+    };
+    if response.status().is_server_error() {
+        release(&mut redis, &redis_key).await;
+    } else {
+        let entry = Entry::Done {
+            fingerprint,
+            status: response.status().as_u16(),
+            headers: KEPT_HEADERS
+                .iter()
+                .filter_map(|name| {
+                    let value = response.headers().get(name)?.to_str().ok()?;
+                    Some((name.as_str().to_owned(), value.to_owned()))
+                })
+                .collect(),
+            body: STANDARD.encode(&body),
+        };
+        let stored: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(&redis_key)
+            .arg(serde_json::to_string(&entry).unwrap_or_default())
+            .arg("PX")
+            .arg(store.ttl.as_millis() as u64)
+            .query_async(&mut redis)
+            .await;
+        if let Err(error) = stored {
+            // The request has been done; its answer stands. A retry will find the in-flight
+            // marker (409) until it expires rather than run twice.
+            tracing::warn!(%error, "could not keep the response of an idempotent request");
+        }
+    }
+    let response = response.set_body(BoxBody::new(body));
+    Ok(ServiceResponse::new(req, response))
+}
+
+/// The key is taken: replay, or explain why not.
+async fn answer_from_entry(
+    req: ServiceRequest,
+    redis: &mut ConnectionManager,
+    redis_key: &str,
+    fingerprint: &str,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let stored: Option<String> = match redis::cmd("GET").arg(redis_key).query_async(redis).await {
+        Ok(stored) => stored,
+        Err(error) => return Ok(req.into_response(unavailable(error).error_response())),
+    };
+    let entry = stored.and_then(|json| serde_json::from_str::<Entry>(&json).ok());
+    let problem = match entry {
+        Some(entry) if entry.fingerprint() != fingerprint => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request",
+        ),
+        Some(Entry::Done {
+            status,
+            headers,
+            body,
+            ..
+        }) => {
+            let mut response = HttpResponse::build(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+            for (name, value) in headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::try_from(name),
+                    HeaderValue::try_from(value.as_str()),
+                ) {
+                    response.insert_header((name, value));
+                }
+            }
+            response.insert_header((IDEMPOTENT_REPLAYED, HeaderValue::from_static("true")));
+            let body = STANDARD.decode(body).unwrap_or_default();
+            return Ok(req.into_response(response.body(body)));
+        }
+        // In flight, or finished and expired between SET NX and GET: ask for a retry.
+        _ => Problem::conflict(
+            "idempotency_in_flight",
+            "A request with this Idempotency-Key is still being processed",
+        )
+        .with_retry_after(Duration::from_secs(1)),
+    };
+    Ok(req.into_response(problem.error_response()))
+}
+
+async fn release(redis: &mut ConnectionManager, redis_key: &str) {
+    let released: redis::RedisResult<()> =
+        redis::cmd("DEL").arg(redis_key).query_async(redis).await;
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not release an idempotency key; it expires by itself");
+    }
+}
+
+fn unavailable(error: redis::RedisError) -> Problem {
+    tracing::warn!(%error, "idempotency store unavailable");
+    Problem::unavailable("idempotency_unavailable", Duration::from_secs(1))
+        .with_detail("requests with an Idempotency-Key cannot be accepted right now")
+}
+
+/// SHA-256 of method, path, query and body.
+fn fingerprint(req: &ServiceRequest, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(req.method().as_str());
+    hash.update([0]);
+    hash.update(req.path());
+    hash.update([0]);
+    hash.update(req.query_string());
+    hash.update([0]);
+    hash.update(body);
+    hex(&hash.finalize())
+}
+
+/// `idempotency:<namespace>:<caller>:<key>`, the caller being a hash of `Authorization`.
+fn redis_key(namespace: &str, req: &ServiceRequest, key: &str) -> String {
+    let caller = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|auth| hex(&Sha256::digest(auth.as_bytes())[..16]))
+        .or_else(|| {
+            req.cookie(crate::auth::ACCESS_COOKIE)
+                .map(|c| hex(&Sha256::digest(c.value().as_bytes())[..16]))
+        })
+        .unwrap_or_else(|| "anonymous".to_owned());
+    format!("idempotency:{namespace}:{caller}:{key}")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

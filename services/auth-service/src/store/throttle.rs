@@ -1,0 +1,155 @@
+//! Per-account brute-force protection, in Redis.
+//!
+//! Failed sign-ins are counted per e-mail address — whether or not an account has it, so the
+//! lock itself never tells an attacker which addresses exist. From the
+//! [`LockoutPolicy::threshold`]-th consecutive failure on, each failure locks the address for
+//! the next step of [`LockoutPolicy::schedule`] (1 s, 3 s, 5 s, 10 s, then doubling up to
+//! 15 min). While locked, every attempt — right password or not — is answered 429 with
+//! `Retry-After`, without checking the password. A success clears the count. The count is
+//! forgotten a day after the last failure.
+//!
+//! | key | value |
+//! |---|---|
+//! | `login_failures:{sha256(email)}` | consecutive failures (expires 24 h after the last) |
+//! | `login_lock:{sha256(email)}` | present while locked (expires with the lock) |
+
+use std::{sync::LazyLock, time::Duration};
+
+use redis::{RedisResult, Script, aio::ConnectionManager};
+use sha2::{Digest, Sha256};
+
+use crate::domain::Email;
+
+/// When and for how long an address is locked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockoutPolicy {
+    /// Consecutive failures before the first lock (`AUTH_LOCKOUT_THRESHOLD`, default 5).
+    pub threshold: u32,
+    /// Lock durations for the threshold-th failure and each one after it; the last repeats.
+    pub schedule: Vec<Duration>,
+}
+
+/// The longest lock.
+pub const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+
+impl LockoutPolicy {
+    /// 1 s, 3 s, 5 s, 10 s, then doubling up to [`MAX_LOCK`], from the `threshold`-th failure.
+    pub fn progressive(threshold: u32) -> Self {
+        let mut schedule: Vec<Duration> = [1, 3, 5, 10].map(Duration::from_secs).to_vec();
+        let mut next = Duration::from_secs(20);
+        while next < MAX_LOCK {
+            schedule.push(next);
+            next *= 2;
+        }
+        schedule.push(MAX_LOCK);
+        Self {
+            threshold,
+            schedule,
+        }
+    }
+
+    /// The lock after `failures` consecutive failures (zero below the threshold).
+    pub fn lock_after(&self, failures: u32) -> Duration {
+        let Some(step) = failures.checked_sub(self.threshold) else {
+            return Duration::ZERO;
+        };
+        let step = (step as usize).min(self.schedule.len().saturating_sub(1));
+        self.schedule.get(step).copied().unwrap_or(Duration::ZERO)
+    }
+}
+
+/// KEYS: failures, lock. ARGV: memory (s), threshold, schedule (ms)…
+static RECORD_FAILURE: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_FAILURE_LUA));
+const RECORD_FAILURE_LUA: &str = r"
+local failures = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local threshold = tonumber(ARGV[2])
+if failures < threshold then return 0 end
+local step = math.min(failures - threshold + 1, #ARGV - 2)
+local lock = tonumber(ARGV[step + 2])
+redis.call('SET', KEYS[2], '1', 'PX', lock)
+return lock
+";
+
+/// How long failures are remembered.
+const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// The per-address lock.
+#[derive(Clone)]
+pub struct LoginThrottle {
+    redis: ConnectionManager,
+    policy: LockoutPolicy,
+}
+
+impl std::fmt::Debug for LoginThrottle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginThrottle")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginThrottle {
+    pub fn new(redis: ConnectionManager, policy: LockoutPolicy) -> Self {
+        Self { redis, policy }
+    }
+
+    /// How long `email` stays locked, if it is.
+    pub async fn locked_for(&self, email: &Email) -> RedisResult<Option<Duration>> {
+        let millis: i64 = redis::cmd("PTTL")
+            .arg(keys(email).1)
+            .query_async(&mut self.redis.clone())
+            .await?;
+        Ok((millis > 0).then(|| Duration::from_millis(millis as u64)))
+    }
+
+    /// Counts a failure; returns the lock it started, if any.
+    pub async fn record_failure(&self, email: &Email) -> RedisResult<Option<Duration>> {
+        let (failures, lock) = keys(email);
+        let mut invocation = RECORD_FAILURE.prepare_invoke();
+        invocation
+            .key(failures)
+            .key(lock)
+            .arg(FAILURE_MEMORY.as_secs())
+            .arg(self.policy.threshold);
+        for step in &self.policy.schedule {
+            invocation.arg(step.as_millis() as u64);
+        }
+        let millis: u64 = invocation.invoke_async(&mut self.redis.clone()).await?;
+        Ok((millis > 0).then(|| Duration::from_millis(millis)))
+    }
+
+    /// A success: the count starts over.
+    pub async fn clear(&self, email: &Email) -> RedisResult<()> {
+        let (failures, lock) = keys(email);
+        redis::cmd("DEL")
+            .arg(failures)
+            .arg(lock)
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+}
+
+fn keys(email: &Email) -> (String, String) {
+    let digest = Sha256::digest(email.as_str().as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    (format!("login_failures:{hex}"), format!("login_lock:{hex}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locks_grow_from_the_threshold_and_stop_at_fifteen_minutes() {
+        let policy = LockoutPolicy::progressive(5);
+        let secs = |n| policy.lock_after(n).as_secs();
+        assert_eq!([secs(0), secs(4)], [0, 0]);
+        assert_eq!(
+            [secs(5), secs(6), secs(7), secs(8), secs(9)],
+            [1, 3, 5, 10, 20]
+        );
+        assert_eq!(secs(100), 900);
+        assert!(policy.schedule.windows(2).all(|w| w[0] < w[1]));
+    }
+}
