@@ -97,9 +97,12 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             email,
             display_name,
         } => {
-            let password = match std::env::var("ADMIN_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
+            let password = match std::env::var("ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+            {
+                Some(password) => password,
+                None => {
                     eprintln!("password (one line on standard input):");
                     let mut line = String::new();
                     std::io::stdin()
