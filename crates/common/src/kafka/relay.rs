@@ -106,6 +106,8 @@ struct RelayMetrics {
     active: IntGauge,
     published: IntCounter,
     failures: IntCounter,
+    /// Events handed to the producer whose acknowledgement is awaited.
+    in_flight: IntGauge,
 }
 
 impl RelayMetrics {
@@ -130,7 +132,13 @@ impl RelayMetrics {
                 "Outbox rounds that ended with a failed delivery",
             )
             .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            in_flight: IntGauge::new(
+                "outbox_in_flight",
+                "Outbox events sent to the broker and awaiting its acknowledgement",
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
         };
+        metrics.register(relay.in_flight.clone());
         metrics.register(relay.pending.clone());
         metrics.register(relay.oldest_age.clone());
         metrics.register(relay.active.clone());
@@ -275,12 +283,22 @@ impl OutboxRelay {
                 }
             };
 
-            let mut failure = self.settle(&mut conn, previous).await?;
+            let Some(mut failure) = self
+                .settle_unless_stopped(&mut conn, previous, shutdown)
+                .await?
+            else {
+                return Ok(());
+            };
             if failure.is_some() {
                 // The batch sent after the failed one shares its producer's fate: settle it
                 // too, then start over from the oldest row left.
                 if let Some(later) = unsettled.take() {
-                    let later_failure = self.settle(&mut conn, later).await?;
+                    let Some(later_failure) = self
+                        .settle_unless_stopped(&mut conn, later, shutdown)
+                        .await?
+                    else {
+                        return Ok(());
+                    };
                     failure = failure.or(later_failure);
                 }
             }
@@ -350,7 +368,35 @@ impl OutboxRelay {
                 }
             }
         }
+        self.metrics
+            .in_flight
+            .add(in_flight.deliveries.len() as i64);
         in_flight
+    }
+
+    /// [`Self::settle`], unless shutdown was requested and the broker has not answered within
+    /// [`SHUTDOWN_SETTLE_GRACE`] (`Ok(None)`): a pod must not hang for the whole delivery
+    /// timeout while the broker is down. Rows whose acknowledgement was not awaited stay in
+    /// the outbox and are published again by the next active relay — consumers skip the
+    /// duplicates by event id.
+    async fn settle_unless_stopped(
+        &self,
+        conn: &mut AsyncPgConnection,
+        batch: InFlight,
+        shutdown: &CancellationToken,
+    ) -> Result<Option<Option<KafkaError>>, SessionError> {
+        let gave_up = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_SETTLE_GRACE).await;
+        };
+        tokio::select! {
+            settled = self.settle(conn, batch) => settled.map(Some),
+            () = gave_up => {
+                tracing::warn!("stopping with unacknowledged events; they stay in the outbox");
+                self.metrics.in_flight.set(0);
+                Ok(None)
+            }
+        }
     }
 
     /// Awaits every acknowledgement of `batch`, deletes the rows the broker acknowledged and
@@ -363,7 +409,9 @@ impl OutboxRelay {
         let mut failure = batch.refused;
         let mut delivered = Vec::with_capacity(batch.deliveries.len());
         for (id, delivery) in batch.deliveries {
-            match delivery.await {
+            let answer = delivery.await;
+            self.metrics.in_flight.dec();
+            match answer {
                 Ok(Ok(_)) => delivered.push(id),
                 Ok(Err((error, _))) => {
                     failure.get_or_insert(error);
@@ -406,6 +454,9 @@ async fn warm_up(producer: &Producer) {
     })
     .await;
 }
+
+/// How long a stopping relay still waits for the broker to acknowledge what it sent.
+const SHUTDOWN_SETTLE_GRACE: Duration = Duration::from_secs(2);
 
 /// Waits for a notification, the poll interval, or shutdown (`Ok(true)`).
 async fn wait_for_wakeup(

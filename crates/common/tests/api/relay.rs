@@ -240,3 +240,34 @@ async fn the_trace_context_at_enqueue_time_travels_as_traceparent() {
     );
     relay.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_stops_promptly_while_the_broker_cannot_take_its_events() {
+    let mut broker = BrokerProcess::start().await;
+    let db = database().await;
+    let mut topics = TestTopics::create_on(&broker.brokers(), &[topics::USERS_V1], &[]).await;
+    // Far longer than any shutdown may take: the relay must not wait for it.
+    topics.config.delivery_timeout = Duration::from_secs(300);
+    let relay = start_relay(&db, &topics);
+    eventually(WAIT, "the relay to be active", || {
+        (relay.metrics.value("outbox_relay_active", &[]) == Some(1.0)).then_some(())
+    })
+    .await;
+
+    broker.stop().await;
+    enqueue_each(&db, (1..=10).map(|v| update("user-1", v))).await;
+    eventually(WAIT, "the relay to wait for an acknowledgement", || {
+        (relay.metrics.value("outbox_in_flight", &[]) >= Some(1.0)).then_some(())
+    })
+    .await;
+
+    // A pod gets 30 s between SIGTERM and SIGKILL.
+    tokio::time::timeout(Duration::from_secs(30), relay.stop())
+        .await
+        .expect("the relay stops without waiting out the delivery timeout");
+    let mut conn = db.connection().await;
+    let (pending, _) = marquee_common::kafka::outbox::backlog(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pending, 10, "unacknowledged events stay in the outbox");
+}
