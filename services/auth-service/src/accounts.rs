@@ -162,7 +162,7 @@ impl Accounts {
     ) -> Result<Tokens, ApiError> {
         if let Some(wait) = self
             .throttle
-            .locked_for(&email)
+            .begin(&email)
             .await
             .map_err(ApiError::sessions_unavailable)?
         {
@@ -180,12 +180,8 @@ impl Accounts {
             .await?;
         let account = match account {
             Some(account) if matches && account.disabled_at.is_none() => account,
-            _ => {
-                if let Err(error) = self.throttle.record_failure(&email).await {
-                    tracing::warn!(%error, "could not count a failed sign-in");
-                }
-                return Err(ApiError::InvalidCredentials);
-            }
+            // The attempt was counted when it began.
+            _ => return Err(ApiError::InvalidCredentials),
         };
         self.throttle
             .clear(&email)
@@ -216,7 +212,7 @@ impl Accounts {
         let email = Email::parse("email", &account.email).map_err(ApiError::internal)?;
         if let Some(wait) = self
             .throttle
-            .locked_for(&email)
+            .begin(&email)
             .await
             .map_err(ApiError::sessions_unavailable)?
         {
@@ -227,11 +223,12 @@ impl Accounts {
             .verify(&current, Some(&account.password_hash))
             .await?
         {
-            if let Err(error) = self.throttle.record_failure(&email).await {
-                tracing::warn!(%error, "could not count a failed password check");
-            }
             return Err(ApiError::WrongPassword);
         }
+        self.throttle
+            .clear(&email)
+            .await
+            .map_err(ApiError::sessions_unavailable)?;
         let new_hash = self.hasher.hash(&new).await?;
         let others: Vec<Uuid> = self
             .sessions
@@ -241,18 +238,22 @@ impl Accounts {
             .into_iter()
             .filter(|id| *id != user.session_id)
             .collect();
+        // Unlike the other revocations, the sessions go first: once the new password is
+        // committed a retry could not pass the current-password check again, so a failure
+        // after the commit would leave the other sessions alive for good. This way a failure
+        // either changes nothing (Redis down) or leaves them ended with the password
+        // unchanged, and the retry finishes the job.
+        self.delete_sessions(user.id, &others).await?;
         let user_id = user.id;
-        let revoked = others.clone();
         db::transaction(&self.pool, |conn| {
             Box::pin(async move {
                 credentials::set_password(conn, user_id, &new_hash).await?;
-                enqueue_revocations(conn, user_id, &revoked, RevocationReason::PasswordChanged)
+                enqueue_revocations(conn, user_id, &others, RevocationReason::PasswordChanged)
                     .await?;
                 Ok::<_, ApiError>(())
             })
         })
-        .await?;
-        self.delete_sessions(user.id, &others).await
+        .await
     }
 
     /// A signed access token and the refresh token for `refresh`'s session.

@@ -27,8 +27,11 @@ pub const DEFAULT_PORT: u16 = 8081;
 /// Where the signing keys come from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// `AUTH_KEYS_DIR`: PEM files (see `keys`).
-    Dir(PathBuf),
+    /// `AUTH_KEYS_DIR`: PEM files (see `keys`); `AUTH_SIGNING_KID` picks the signing one.
+    Dir {
+        dir: PathBuf,
+        signing_kid: Option<String>,
+    },
     /// A fresh key per process (tests only: tokens do not survive a restart).
     Generated,
 }
@@ -99,7 +102,8 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let verifier = VerifierConfig::from_env(env)?;
         let keys_dir: Option<PathBuf> = env.optional("AUTH_KEYS_DIR")?;
-        let keys = keys_dir.map(KeySource::Dir).ok_or_else(|| {
+        let signing_kid = env.raw("AUTH_SIGNING_KID").map(str::to_owned);
+        let keys = keys_dir.map(|dir| KeySource::Dir { dir, signing_kid }).ok_or_else(|| {
             ConfigError::new(
                 "AUTH_KEYS_DIR",
                 "is required: a folder of Ed25519 PEM keys (`auth-service keys generate --dir …`)",

@@ -2,9 +2,12 @@
 //!
 //! Production keys are PKCS#8 PEM files in `AUTH_KEYS_DIR`, one per key, named by their key
 //! id (`2026-11-21.pem` → `kid` `2026-11-21`). Every key in the folder is published in the
-//! JWKS; the last by name signs. To rotate without logging anyone out: add the new key's file
-//! (it is published and, sorting last, signs new tokens), and remove the old file once the
-//! tokens it signed have expired (`AUTH_ACCESS_TTL`).
+//! JWKS; `AUTH_SIGNING_KID` names the one that signs, by default the last by name. To rotate
+//! without logging anyone out (docs/auth.md): publish the new key first (add its file with
+//! `AUTH_SIGNING_KID` still naming the old one, roll), then sign with it (change
+//! `AUTH_SIGNING_KID`, roll), and remove the old file once the tokens it signed have expired
+//! (`AUTH_ACCESS_TTL`). Publishing before signing matters: during a rolling restart, replicas
+//! still on the old settings must already know the key new replicas sign with.
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +31,8 @@ pub enum KeyError {
     Invalid(PathBuf, String),
     #[error("cannot write {0}: {1}")]
     Write(PathBuf, std::io::Error),
+    #[error("AUTH_SIGNING_KID={0} names no key in {1}")]
+    UnknownSigningKid(String, PathBuf),
 }
 
 /// The signing key and the published set.
@@ -46,8 +51,8 @@ impl std::fmt::Debug for SigningKeys {
 }
 
 impl SigningKeys {
-    /// Loads every `*.pem` of `dir`.
-    pub fn load_dir(dir: &Path) -> Result<Self, KeyError> {
+    /// Loads every `*.pem` of `dir`; `signing_kid` (default: the last by name) signs.
+    pub fn load_dir(dir: &Path, signing_kid: Option<&str>) -> Result<Self, KeyError> {
         let entries = std::fs::read_dir(dir).map_err(|e| KeyError::Folder(dir.to_owned(), e))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -65,6 +70,18 @@ impl SigningKeys {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
             keys.push((kid, key));
+        }
+        if keys.is_empty() {
+            return Err(KeyError::NoKeys(dir.to_owned()));
+        }
+        if let Some(kid) = signing_kid {
+            // The signing key goes last, where `from_keys` takes it from.
+            let position = keys
+                .iter()
+                .position(|(k, _)| k == kid)
+                .ok_or_else(|| KeyError::UnknownSigningKid(kid.to_owned(), dir.to_owned()))?;
+            let signing = keys.remove(position);
+            keys.push(signing);
         }
         Self::from_keys(keys).ok_or_else(|| KeyError::NoKeys(dir.to_owned()))
     }
@@ -135,15 +152,28 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("marquee-keys-{}", uuid::Uuid::now_v7()));
         SigningKeys::write_new(&dir, "2026-01-01").unwrap();
         SigningKeys::write_new(&dir, "2026-06-01").unwrap();
-        let keys = SigningKeys::load_dir(&dir).unwrap();
+        let keys = SigningKeys::load_dir(&dir, None).unwrap();
         assert_eq!(keys.active_kid, "2026-06-01");
-        let kids: Vec<&str> = keys.jwks()["keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap())
-            .collect();
-        assert_eq!(kids, ["2026-01-01", "2026-06-01"]);
+        let kids = |keys: &SigningKeys| -> Vec<String> {
+            let mut kids: Vec<String> = keys.jwks()["keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["kid"].as_str().unwrap().to_owned())
+                .collect();
+            kids.sort();
+            kids
+        };
+        assert_eq!(kids(&keys), ["2026-01-01", "2026-06-01"]);
+
+        // Published but not yet signing: the first step of a rotation.
+        let keys = SigningKeys::load_dir(&dir, Some("2026-01-01")).unwrap();
+        assert_eq!(keys.active_kid, "2026-01-01");
+        assert_eq!(kids(&keys), ["2026-01-01", "2026-06-01"]);
+        assert!(matches!(
+            SigningKeys::load_dir(&dir, Some("2027-01-01")),
+            Err(KeyError::UnknownSigningKid(..))
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -151,11 +181,11 @@ mod tests {
     fn an_empty_or_missing_folder_is_a_clear_error() {
         let dir = std::env::temp_dir().join(format!("marquee-keys-{}", uuid::Uuid::now_v7()));
         assert!(matches!(
-            SigningKeys::load_dir(&dir),
+            SigningKeys::load_dir(&dir, None),
             Err(KeyError::Folder(..))
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let error = SigningKeys::load_dir(&dir).unwrap_err();
+        let error = SigningKeys::load_dir(&dir, None).unwrap_err();
         assert!(error.to_string().contains("keys generate"), "{error}");
         std::fs::remove_dir_all(dir).unwrap();
     }

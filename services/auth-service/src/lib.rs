@@ -114,7 +114,9 @@ impl Application {
         let redis = redis_conn::connect(&config.redis)?;
         let producer = config.kafka.producer()?;
         let keys = match &config.tokens.keys {
-            KeySource::Dir(dir) => SigningKeys::load_dir(dir)?,
+            KeySource::Dir { dir, signing_kid } => {
+                SigningKeys::load_dir(dir, signing_kid.as_deref())?
+            }
             KeySource::Generated => SigningKeys::generate(),
         };
         let hasher =

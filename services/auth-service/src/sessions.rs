@@ -1,9 +1,15 @@
 //! Sessions: refresh rotation with reuse detection, logout, listing and revocation.
 //!
-//! Every revocation follows one order: the `SessionRevoked` events commit to the outbox
-//! first, then the Redis records are deleted, then this replica's verifier forgets them. If
-//! the deletion fails, the client gets a 503 and retries; a duplicate event is harmless
-//! (consumers treat "session revoked" idempotently), a lost one would not be.
+//! Revocations requested by the user (logout, logout-all, deleting a session) follow one
+//! order: the `SessionRevoked` events commit to the outbox first, then the Redis records are
+//! deleted, then this replica's verifier forgets them. If the deletion fails, the client gets
+//! a 503 and retries; a duplicate event is harmless (consumers treat "session revoked"
+//! idempotently), a lost one would not be.
+//!
+//! Two revocations put ending the session first, because there a still-live session is the
+//! worse failure: a password change (see `Accounts::change_password`) and a detected reuse of
+//! a refresh token (the rotation script deletes the session atomically). If the event cannot
+//! be written right after, it is logged as an error naming the session.
 
 use marquee_common::{auth::AuthUser, db};
 use marquee_proto_events::sessions::v1::RevocationReason;
@@ -35,7 +41,13 @@ impl Accounts {
         let account = credentials::find_by_id(&mut conn, user_id).await?;
         drop(conn);
         let Some(account) = account.filter(|a| a.disabled_at.is_none()) else {
-            self.delete_sessions(user_id, &[token.session_id]).await?;
+            // A session that outlived its user's deletion (opened while it was being applied).
+            self.revoke(
+                user_id,
+                vec![token.session_id],
+                RevocationReason::UserDeleted,
+            )
+            .await?;
             return Err(ApiError::InvalidRefreshToken);
         };
         let rotation = self

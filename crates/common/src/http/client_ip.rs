@@ -5,7 +5,9 @@
 //! That header is only as trustworthy as the hops that wrote it: with
 //! `HTTP_TRUSTED_PROXY_HOPS=n`, the client is the `n`-th address from the right of
 //! `X-Forwarded-For` + peer, so whatever a client writes into the header itself is ignored.
-//! With `0` (the default) the peer address is the client.
+//! With `0` (the default) the peer address is the client. An entry there that is not a plain
+//! IP address, or a chain shorter than the hops, means the request did not come through the
+//! expected proxies: the peer address is used then, never an address the client wrote.
 
 use std::{future::Ready, net::IpAddr};
 
@@ -20,10 +22,21 @@ pub struct TrustedProxyHops(pub usize);
 pub struct ClientIp(pub Option<IpAddr>);
 
 impl ClientIp {
-    /// The address as text, or `unknown` (one shared bucket for unidentifiable clients).
+    /// The key for per-client limits: the IPv4 address, or the /64 prefix of an IPv6 one (a
+    /// single host usually owns a whole /64 and could hop addresses inside it); `unknown` for
+    /// unidentifiable clients (one shared bucket).
     pub fn key(&self) -> String {
-        self.0
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+        match self.0 {
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => match ip.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let [a, b, c, d, ..] = ip.segments();
+                    format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+                }
+            },
+            None => "unknown".to_owned(),
+        }
     }
 }
 
@@ -35,16 +48,20 @@ pub fn client_ip(req: &HttpRequest, hops: usize) -> Option<IpAddr> {
     if hops == 0 {
         return peer;
     }
-    let mut chain: Vec<IpAddr> = req
+    // Entries as written, right to left: the last was appended by the nearest proxy.
+    let entries: Vec<&str> = req
         .headers()
         .get_all(X_FORWARDED_FOR)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|entry| entry.trim().parse().ok())
+        .map(str::trim)
         .collect();
-    chain.extend(peer);
-    let index = chain.len().saturating_sub(1 + hops);
-    chain.get(index).copied()
+    entries
+        .len()
+        .checked_sub(hops)
+        .and_then(|index| entries.get(index))
+        .and_then(|entry| entry.parse().ok())
+        .or(peer)
 }
 
 impl FromRequest for ClientIp {
@@ -89,8 +106,26 @@ mod tests {
     }
 
     #[test]
-    fn fewer_addresses_than_hops_fall_back_to_the_leftmost() {
-        let req = request(None);
-        assert_eq!(client_ip(&req, 3), Some("10.0.0.9".parse().unwrap()));
+    fn a_short_chain_or_a_malformed_entry_falls_back_to_the_peer() {
+        assert_eq!(
+            client_ip(&request(None), 1),
+            Some("10.0.0.9".parse().unwrap())
+        );
+        // Fewer entries than hops: the client may have written all of them.
+        let req = request(Some("6.6.6.6"));
+        assert_eq!(client_ip(&req, 2), Some("10.0.0.9".parse().unwrap()));
+        // The proxy's entry is not an address: do not shift onto the client's.
+        let req = request(Some("6.6.6.6, unknown"));
+        assert_eq!(client_ip(&req, 1), Some("10.0.0.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_by_their_64_prefix() {
+        let a = ClientIp(Some("2001:db8:1:2:aaaa::1".parse().unwrap()));
+        let b = ClientIp(Some("2001:db8:1:2:bbbb::9".parse().unwrap()));
+        assert_eq!(a.key(), b.key());
+        assert_eq!(a.key(), "2001:db8:1:2::/64");
+        let mapped = ClientIp(Some("::ffff:1.2.3.4".parse().unwrap()));
+        assert_eq!(mapped.key(), "1.2.3.4");
     }
 }

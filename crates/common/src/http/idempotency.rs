@@ -10,11 +10,14 @@
 //! | a different request | 422 `idempotency_key_reused` |
 //! | while the first is still running | 409 `idempotency_in_flight` |
 //!
-//! Keys are scoped to the caller's `Authorization` header, so one client cannot replay
-//! another's response. Responses of 5xx are not kept (the client may retry for real), and an
-//! in-flight marker expires after [`IdempotencyStore::lock_ttl`], so a crashed replica does
-//! not block a key forever. If Redis is unreachable the request is refused with 503 rather
-//! than risk doing it twice.
+//! Keys are scoped to the caller: the user of a valid access token (when the app has a
+//! [`TokenVerifier`](crate::auth::TokenVerifier)), so a retry after a token refresh still
+//! replays and nobody can replay another user's response; anonymous callers share one scope,
+//! where a replay needs the same random key *and* the same request. Answers that say "not
+//! now" rather than "done" — 401, 403, 408, 429 and 5xx — are not kept, so the retry really
+//! runs. An in-flight marker expires after [`IdempotencyStore::lock_ttl`], so a crashed
+//! replica does not block a key forever. If Redis is unreachable the request is refused with
+//! 503 rather than risk doing it twice.
 //!
 //! Mount it on the routes that need it:
 //! `web::resource("/things").wrap(from_fn(idempotency::middleware))`, with an
@@ -39,6 +42,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Problem;
+use crate::auth::{TokenVerifier, token_from_request};
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -131,10 +135,13 @@ pub async fn middleware(
     };
     let body = match req.extract::<web::Bytes>().await {
         Ok(body) => body,
-        Err(error) => return Ok(req.into_response(error.error_response())),
+        Err(error) => {
+            let problem = super::problem::payload_problem(&error);
+            return Ok(req.into_response(problem.error_response()));
+        }
     };
     let fingerprint = fingerprint(&req, &body);
-    let redis_key = redis_key(&store.namespace, &req, key);
+    let redis_key = redis_key(&store.namespace, &caller(&req).await, key);
     req.set_payload(Payload::from(body));
 
     let mut redis = store.redis.clone();
@@ -174,7 +181,7 @@ pub async fn middleware(
             return Ok(ServiceResponse::new(req, problem.error_response()));
         }
     };
-    if response.status().is_server_error() {
+    if !is_final(response.status()) {
         release(&mut redis, &redis_key).await;
     } else {
         let entry = Entry::Done {
@@ -282,17 +289,36 @@ fn fingerprint(req: &ServiceRequest, body: &[u8]) -> String {
     hex(&hash.finalize())
 }
 
-/// `idempotency:<namespace>:<caller>:<key>`, the caller being a hash of `Authorization`.
-fn redis_key(namespace: &str, req: &ServiceRequest, key: &str) -> String {
-    let caller = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|auth| hex(&Sha256::digest(auth.as_bytes())[..16]))
-        .or_else(|| {
-            req.cookie(crate::auth::ACCESS_COOKIE)
-                .map(|c| hex(&Sha256::digest(c.value().as_bytes())[..16]))
-        })
-        .unwrap_or_else(|| "anonymous".to_owned());
+/// Whether a response settles the request (kept and replayed) or invites a real retry.
+fn is_final(status: StatusCode) -> bool {
+    !(status.is_server_error()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::TOO_MANY_REQUESTS
+        ))
+}
+
+/// Whom a key belongs to: the user of a valid access token, or `anonymous`. An app without a
+/// [`TokenVerifier`] cannot tell users apart; there the credentials themselves (a hash of the
+/// token) are the scope.
+async fn caller(req: &ServiceRequest) -> String {
+    let Some(token) = token_from_request(req.request()) else {
+        return "anonymous".to_owned();
+    };
+    match req.app_data::<web::Data<TokenVerifier>>() {
+        Some(verifier) => match verifier.verify(&token).await {
+            Ok(user) => format!("user:{}", user.id),
+            Err(_) => "anonymous".to_owned(),
+        },
+        None => format!("token:{}", hex(&Sha256::digest(token.as_bytes())[..16])),
+    }
+}
+
+/// `idempotency:<namespace>:<caller>:<key>`.
+fn redis_key(namespace: &str, caller: &str, key: &str) -> String {
     format!("idempotency:{namespace}:{caller}:{key}")
 }
 

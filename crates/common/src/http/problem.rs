@@ -271,6 +271,19 @@ pub fn json_problem(error: &serde_json::Error) -> Problem {
     }
 }
 
+/// The problem for a request body that could not be read: 413 over the size limit, 400
+/// otherwise. For code that reads bodies itself (`web::Bytes`, middleware).
+pub fn payload_problem(error: &actix_web::Error) -> Problem {
+    match error.as_error::<actix_web::error::PayloadError>() {
+        Some(actix_web::error::PayloadError::Overflow) => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Request body is too large",
+        ),
+        _ => Problem::bad_request("unreadable_body", "Request body could not be read"),
+    }
+}
+
 /// Path segments that do not parse (a malformed UUID, say) are a 400, not a 404 or 500.
 pub fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|error: PathError, _req| {

@@ -43,6 +43,11 @@ async fn create(
             std::time::Duration::from_secs(1),
         ));
     }
+    if body["name"] == "limited" {
+        return Err(Problem::too_many_requests(std::time::Duration::from_secs(
+            1,
+        )));
+    }
     let n = things.created.fetch_add(1, Ordering::SeqCst) + 1;
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/things/{n}")))
@@ -169,6 +174,14 @@ async fn server_errors_are_not_kept_and_keys_belong_to_their_caller() {
     assert!(
         retried.headers().get("idempotent-replayed").is_none(),
         "ran again"
+    );
+    let key = self::key();
+    let limited = post(&url, &key, json!({"name": "limited"}), None).await;
+    assert_eq!(limited.status(), 429);
+    let again = post(&url, &key, json!({"name": "limited"}), None).await;
+    assert!(
+        again.headers().get("idempotent-replayed").is_none(),
+        "a 429 is not kept"
     );
 
     let key = self::key();

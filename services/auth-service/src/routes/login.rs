@@ -64,9 +64,10 @@ pub(super) fn tokens_response(
 
 /// Sign in: a new session and its tokens.
 ///
-/// A malformed e-mail, a password of impossible length, an unknown address and a wrong
-/// password all get the same 401 after the same work. After repeated failures the address is
-/// paused (429 `too_many_attempts`), whether or not an account has it.
+/// An unknown address and a wrong password get the same 401 after the same work (a bcrypt
+/// check); a malformed e-mail or a password of impossible length get that same 401 at once,
+/// which tells nothing about any account. After repeated failures the address is paused
+/// (429 `too_many_attempts`), whether or not an account has it.
 #[utoipa::path(
     post,
     path = "/v1/auth/login",

@@ -1,5 +1,8 @@
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use marquee_common::http::{Problem, problem::json_problem};
+use marquee_common::http::{
+    Problem,
+    problem::{DEFAULT_JSON_LIMIT, json_problem, payload_problem},
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -41,9 +44,21 @@ pub async fn refresh(
     request: HttpRequest,
     accounts: web::Data<Accounts>,
     mode: web::Query<CookieMode>,
-    body: web::Bytes,
+    body: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let mut mode = mode.into_inner();
+    let body = match body.to_bytes_limited(DEFAULT_JSON_LIMIT).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(payload_problem(&error).into()),
+        Err(_) => {
+            return Err(Problem::new(
+                actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Request body is too large",
+            )
+            .into());
+        }
+    };
     let token = if body.iter().all(u8::is_ascii_whitespace) {
         // A browser relying on its cookie: answer in kind.
         mode.cookie = true;

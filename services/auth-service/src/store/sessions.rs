@@ -162,7 +162,7 @@ if s[1] == ARGV[1] then
   return {'rotated'}
 end
 local newest = string.match(previous, '^(%S+)')
-if newest == ARGV[1] and now - tonumber(s[3] or '0') <= tonumber(ARGV[4]) then
+if newest == ARGV[1] and now - tonumber(s[3] or '0') < tonumber(ARGV[4]) then
   return {'replayed', s[4]}
 end
 for h in string.gmatch(previous, '%S+') do
@@ -319,7 +319,8 @@ impl SessionStore {
                 .query_async::<()>(&mut self.redis.clone())
                 .await?;
         }
-        sessions.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        // Ids are UUIDv7: creation order, with no ties.
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.id));
         Ok(sessions)
     }
 

@@ -1,12 +1,14 @@
 //! Per-account brute-force protection, in Redis.
 //!
-//! Failed sign-ins are counted per e-mail address — whether or not an account has it, so the
-//! lock itself never tells an attacker which addresses exist. From the
-//! [`LockoutPolicy::threshold`]-th consecutive failure on, each failure locks the address for
-//! the next step of [`LockoutPolicy::schedule`] (1 s, 3 s, 5 s, 10 s, then doubling up to
-//! 15 min). While locked, every attempt — right password or not — is answered 429 with
-//! `Retry-After`, without checking the password. A success clears the count. The count is
-//! forgotten a day after the last failure.
+//! Attempts are counted per e-mail address — whether or not an account has it, so the lock
+//! itself never tells an attacker which addresses exist. Each attempt is counted *before* its
+//! password is checked ([`LoginThrottle::begin`], one atomic script), and only a success
+//! takes it back ([`LoginThrottle::clear`]): many guesses fired in parallel cannot all slip
+//! in before the first of them is recorded. From the [`LockoutPolicy::threshold`]-th
+//! consecutive unsuccessful attempt on, each attempt locks the address for the next step of
+//! [`LockoutPolicy::schedule`] (1 s, 3 s, 5 s, 10 s, then doubling up to 15 min). While locked,
+//! every attempt — right password or not — is answered 429 with `Retry-After`, without
+//! checking the password. The count is forgotten a day after the last attempt.
 //!
 //! | key | value |
 //! |---|---|
@@ -58,20 +60,23 @@ impl LockoutPolicy {
     }
 }
 
-/// KEYS: failures, lock. ARGV: memory (s), threshold, schedule (ms)…
-static RECORD_FAILURE: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_FAILURE_LUA));
-const RECORD_FAILURE_LUA: &str = r"
+/// KEYS: failures, lock. ARGV: memory (s), threshold, schedule (ms)… Returns the ms the
+/// address stays locked (refused), or 0 (the attempt is counted and may proceed).
+static BEGIN: LazyLock<Script> = LazyLock::new(|| Script::new(BEGIN_LUA));
+const BEGIN_LUA: &str = r"
+local locked = redis.call('PTTL', KEYS[2])
+if locked > 0 then return locked end
 local failures = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local threshold = tonumber(ARGV[2])
-if failures < threshold then return 0 end
-local step = math.min(failures - threshold + 1, #ARGV - 2)
-local lock = tonumber(ARGV[step + 2])
-redis.call('SET', KEYS[2], '1', 'PX', lock)
-return lock
+if failures >= threshold then
+  local step = math.min(failures - threshold + 1, #ARGV - 2)
+  redis.call('SET', KEYS[2], '1', 'PX', tonumber(ARGV[step + 2]))
+end
+return 0
 ";
 
-/// How long failures are remembered.
+/// How long unsuccessful attempts are remembered.
 const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
 /// The per-address lock.
@@ -94,19 +99,11 @@ impl LoginThrottle {
         Self { redis, policy }
     }
 
-    /// How long `email` stays locked, if it is.
-    pub async fn locked_for(&self, email: &Email) -> RedisResult<Option<Duration>> {
-        let millis: i64 = redis::cmd("PTTL")
-            .arg(keys(email).1)
-            .query_async(&mut self.redis.clone())
-            .await?;
-        Ok((millis > 0).then(|| Duration::from_millis(millis as u64)))
-    }
-
-    /// Counts a failure; returns the lock it started, if any.
-    pub async fn record_failure(&self, email: &Email) -> RedisResult<Option<Duration>> {
+    /// Starts an attempt for `email`: refused with the remaining lock (`Some`) or counted as
+    /// a failure until [`LoginThrottle::clear`] takes it back (`None`).
+    pub async fn begin(&self, email: &Email) -> RedisResult<Option<Duration>> {
         let (failures, lock) = keys(email);
-        let mut invocation = RECORD_FAILURE.prepare_invoke();
+        let mut invocation = BEGIN.prepare_invoke();
         invocation
             .key(failures)
             .key(lock)
@@ -115,8 +112,8 @@ impl LoginThrottle {
         for step in &self.policy.schedule {
             invocation.arg(step.as_millis() as u64);
         }
-        let millis: u64 = invocation.invoke_async(&mut self.redis.clone()).await?;
-        Ok((millis > 0).then(|| Duration::from_millis(millis)))
+        let locked_ms: u64 = invocation.invoke_async(&mut self.redis.clone()).await?;
+        Ok((locked_ms > 0).then(|| Duration::from_millis(locked_ms)))
     }
 
     /// A success: the count starts over.

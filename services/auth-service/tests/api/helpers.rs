@@ -78,7 +78,10 @@ pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) ->
             access_ttl: Duration::from_secs(900),
             refresh_ttl: Duration::from_secs(3600),
             refresh_grace: Duration::from_secs(10),
-            keys: KeySource::Dir(keys_dir),
+            keys: KeySource::Dir {
+                dir: keys_dir,
+                signing_kid: None,
+            },
             cookie_secure: true,
         },
         throttle: ThrottleConfig {
@@ -242,7 +245,7 @@ impl TestApp {
 
     /// The service's signing key, to forge tokens with.
     pub fn signing_keys(&self) -> SigningKeys {
-        SigningKeys::load_dir(&self.keys_dir).unwrap()
+        SigningKeys::load_dir(&self.keys_dir, None).unwrap()
     }
 
     /// Reads `sessions.v1` from the beginning.

@@ -85,6 +85,37 @@ async fn concurrent_refreshes_inside_the_grace_window_both_succeed_with_one_succ
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_the_grace_window_has_passed_the_old_token_is_reuse() {
+    let app = spawn_app_with(|c| c.tokens.refresh_grace = Duration::from_millis(500)).await;
+    let (_, _, first) = app.signed_in_user().await;
+    let second = Tokens::from(
+        app.refresh(&first.refresh)
+            .await
+            .json::<Value>()
+            .await
+            .unwrap(),
+    );
+    // Inside the window the old token keeps yielding the same successor; after it, reuse.
+    let code = marquee_testkit::eventually_async(
+        Duration::from_secs(10),
+        "the grace window to end",
+        || async {
+            let response = app.refresh(&first.refresh).await;
+            if response.status() == 200 {
+                let replay = Tokens::from(response.json::<Value>().await.unwrap());
+                assert_eq!(replay.refresh, second.refresh);
+                return None;
+            }
+            let body: Value = response.json().await.unwrap();
+            Some(body["code"].as_str().unwrap().to_owned())
+        },
+    )
+    .await;
+    assert_eq!(code, "refresh_token_reused");
+    assert_eq!(app.refresh(&second.refresh).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_unknown_and_missing_refresh_tokens_are_clear_client_errors() {
     let app = spawn_app().await;
     for token in [

@@ -5,7 +5,22 @@ use std::time::Duration;
 use marquee_testkit::eventually_async;
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, email, spawn_app, spawn_app_with};
+use auth_service::config::LockoutPolicy;
+
+use crate::helpers::{PASSWORD, TestApp, email, spawn_app_with};
+
+/// Locks long enough that a loaded machine still sees them (the production schedule is
+/// unit-tested in `store::throttle`).
+async fn spawn_with_locks(seconds: &[u64]) -> TestApp {
+    let schedule = seconds.iter().map(|s| Duration::from_secs(*s)).collect();
+    spawn_app_with(|config| {
+        config.throttle.lockout = LockoutPolicy {
+            threshold: 5,
+            schedule,
+        }
+    })
+    .await
+}
 
 async fn attempt(
     app: &crate::helpers::TestApp,
@@ -31,7 +46,7 @@ async fn attempt(
 }
 
 /// Polls until the address is no longer locked, then makes one attempt.
-async fn after_the_lock(app: &crate::helpers::TestApp, address: &str, password: &str) -> u16 {
+async fn after_the_lock(app: &TestApp, address: &str, password: &str) -> u16 {
     eventually_async(Duration::from_secs(30), "the lock to end", || async {
         let (status, _, _) = attempt(app, address, password).await;
         (status != 429).then_some(status)
@@ -41,24 +56,24 @@ async fn after_the_lock(app: &crate::helpers::TestApp, address: &str, password: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_sign_ins_lock_the_address_progressively_and_a_success_resets_it() {
-    let app = spawn_app().await;
+    let app = spawn_with_locks(&[2, 4]).await;
     let address = email();
     app.register(&address, PASSWORD).await;
 
     for _ in 0..5 {
         assert_eq!(attempt(&app, &address, "wrong password").await.0, 401);
     }
-    // Five failures: locked for 1 s, even for the right password.
+    // Five failures: locked for the first step, even for the right password.
     let (status, body, retry_after) = attempt(&app, &address, PASSWORD).await;
     assert_eq!(status, 429);
     assert_eq!(body["code"], "too_many_attempts");
-    assert_eq!(retry_after, Some(1));
+    assert_eq!(retry_after, Some(2));
 
-    // The sixth failure locks for 3 s.
+    // The sixth failure locks for the next step.
     assert_eq!(after_the_lock(&app, &address, "wrong password").await, 401);
     let (status, _, retry_after) = attempt(&app, &address, PASSWORD).await;
     assert_eq!(status, 429);
-    assert_eq!(retry_after, Some(3));
+    assert_eq!(retry_after, Some(4));
 
     // Once it passes, the right password signs in and the count starts over.
     assert_eq!(after_the_lock(&app, &address, PASSWORD).await, 200);
@@ -70,7 +85,7 @@ async fn failed_sign_ins_lock_the_address_progressively_and_a_success_resets_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_address_locks_exactly_like_a_real_one() {
-    let app = spawn_app().await;
+    let app = spawn_with_locks(&[60]).await;
     let real = email();
     app.register(&real, PASSWORD).await;
     let unknown = email();
@@ -134,4 +149,23 @@ async fn each_client_ip_has_a_budget_behind_the_gateway() {
         .unwrap();
     assert_eq!(register.status(), 429);
     assert_eq!(login(neighbour).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_fired_in_parallel_cannot_outrun_the_lock() {
+    let app = spawn_with_locks(&[60]).await;
+    let address = email();
+    app.register(&address, PASSWORD).await;
+    let bodies: Vec<serde_json::Value> = (0..20)
+        .map(|i| json!({"email": address, "password": format!("guess number {i}")}))
+        .collect();
+    let answers =
+        futures::future::join_all(bodies.iter().map(|b| app.post("/v1/auth/login", b))).await;
+    let checked = answers.iter().filter(|r| r.status() == 401).count();
+    let locked = answers.iter().filter(|r| r.status() == 429).count();
+    assert_eq!(checked + locked, 20);
+    assert_eq!(
+        checked, 5,
+        "only the threshold's worth of passwords is ever checked"
+    );
 }
