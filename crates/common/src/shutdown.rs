@@ -47,3 +47,27 @@ pub async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) ->
         () = tokio::time::sleep(delay) => false,
     }
 }
+
+/// Serves `server` and runs the background `tasks` (relay, consumers) until `shutdown` is
+/// cancelled — or until the server stops by itself, which cancels it for the tasks — then
+/// lets in-flight requests finish and waits for the tasks to stop. Every service's
+/// `run_until_stopped`.
+pub async fn serve(
+    server: actix_web::dev::Server,
+    tasks: Vec<futures::future::BoxFuture<'static, ()>>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let handle = server.handle();
+    let tasks: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        stop.cancelled().await;
+        handle.stop(true).await;
+    });
+    let served = server.await;
+    shutdown.cancel();
+    for task in tasks {
+        let _ = task.await;
+    }
+    served
+}

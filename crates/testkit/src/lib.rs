@@ -10,6 +10,7 @@
 //!   restart the broker without disturbing the tests beside them;
 //! - [`TestPublisher`]: publishes events as another service would;
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
+//! - [`TestIdentity`]: signed-in users with real tokens and sessions, and the JWKS to verify them;
 //! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping.
 
 // A test-support crate: when setup fails, panicking with a clear message is the point.
@@ -17,12 +18,14 @@
 
 mod broker;
 mod database;
+mod identity;
 mod poll;
 mod publish;
 mod topics;
 
 pub use broker::BrokerProcess;
 pub use database::TestDatabase;
+pub use identity::{TestIdentity, TestUser};
 pub use poll::{eventually, eventually_async};
 pub use publish::TestPublisher;
 pub use topics::{CollectedRecord, RecordCollector, TestTopics, shared_brokers};

@@ -43,6 +43,7 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures::FutureExt;
 use marquee_common::{
     auth::{TokenVerifier, VerifierConfig},
     db::{self, DatabaseCheck, DbError},
@@ -230,27 +231,11 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
     /// relay and the consumer.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let relay = tokio::spawn(self.relay.run(shutdown.clone()));
-        let consumer_shutdown = shutdown.clone();
-        let consumer = tokio::spawn(async move {
-            if let Err(error) = self.consumer.run(consumer_shutdown.clone()).await {
-                // Only a configuration error ends the consumer; stop the process so the
-                // orchestrator notices instead of serving without it.
-                tracing::error!(%error, "users.v1 consumer could not start; shutting down");
-                consumer_shutdown.cancel();
-            }
-        });
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            handle.stop(true).await;
-        });
-        let served = self.server.await;
-        shutdown.cancel();
-        let _ = relay.await;
-        let _ = consumer.await;
-        served
+        let tasks = vec![
+            self.relay.run(shutdown.clone()).boxed(),
+            self.consumer.run_or_stop(shutdown.clone()).boxed(),
+        ];
+        marquee_common::shutdown::serve(self.server, tasks, shutdown).await
     }
 }
 

@@ -279,6 +279,17 @@ impl<H: EventHandler> InboxConsumer<H> {
         }
     }
 
+    /// [`InboxConsumer::run`] as a background task of a service: a consumer that cannot
+    /// start (bad configuration) is logged and stops the whole process through `shutdown`,
+    /// so the orchestrator notices instead of a replica serving without it.
+    pub async fn run_or_stop(self, shutdown: CancellationToken) {
+        let group = self.config.group.clone();
+        if let Err(error) = self.run(shutdown.clone()).await {
+            tracing::error!(%error, %group, "consumer could not start; shutting down");
+            shutdown.cancel();
+        }
+    }
+
     /// Consumes until `shutdown` is cancelled, then commits the stored offsets and leaves the
     /// group. Fails only if the clients cannot be created (bad configuration).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ConsumerError> {

@@ -1,0 +1,48 @@
+//! `users.v1 UserCreated` (from auth-service) → a new profile.
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
+use marquee_common::kafka::{
+    consumer::{EventHandler, HandlerError},
+    envelope::ReceivedEvent,
+};
+use marquee_proto_events::users::v1::UserCreated;
+
+use crate::store::profiles::{self, Profile};
+
+/// Creates profiles from `UserCreated`; other `users.v1` events are this service's own.
+#[derive(Debug, Clone, Copy)]
+pub struct UsersHandler;
+
+impl EventHandler for UsersHandler {
+    async fn handle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        event: &ReceivedEvent,
+    ) -> Result<(), HandlerError> {
+        if !event.is::<UserCreated>() {
+            return Ok(());
+        }
+        let created: UserCreated = event.decode()?;
+        let id = created.user_id.parse().map_err(|_| {
+            HandlerError::permanent(format!("user_id {:?} is not a UUID", created.user_id))
+        })?;
+        let created_at = created
+            .created_at
+            .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+            .unwrap_or_else(Utc::now);
+        let profile = Profile {
+            id,
+            email: created.email,
+            display_name: created.display_name,
+            bio: None,
+            avatar_url: None,
+            locale: None,
+            created_at,
+            updated_at: created_at,
+            version: 1,
+        };
+        profiles::create(conn, &profile).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! user-service: the profiles of Marquee's users (DESIGN §2, §4).
+//!
+//! A profile is created when auth-service's `users.v1 UserCreated` arrives (idempotent inbox
+//! consumer) and read through `/v1/users`. This first step serves `GET /v1/users/me` and
+//! `GET /v1/users/{id}`; changes, deletion, listing, caching and replicas follow (issue #4).
+//!
+//! | module | holds |
+//! |---|---|
+//! | `routes` | HTTP handlers |
+//! | `store` | the `profiles` table |
+//! | `events` | the `users.v1` consumer |
+//!
+//! [`Application::build`] wires the pieces and binds the listener (port 0 in tests);
+//! [`Application::run_until_stopped`] serves HTTP, the outbox relay and the consumer until
+//! the shutdown token is cancelled.
+
+pub mod config;
+mod error;
+mod events;
+mod routes;
+mod schema;
+mod store;
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use futures::FutureExt;
+use marquee_common::{
+    auth::TokenVerifier,
+    db::{self, DatabaseCheck, DbError},
+    http::{self, TrustedProxyHops, health::Readiness, metrics::Metrics},
+    kafka::{KafkaCheck, KafkaError, consumer::InboxConsumer, relay::OutboxRelay},
+    redis::{self as redis_conn, RedisCheck},
+    shutdown::CancellationToken,
+};
+
+use crate::{
+    config::{Config, SERVICE},
+    events::users::UsersHandler,
+};
+
+/// user-service's own migrations (the outbox/inbox ones come from `marquee-common`).
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] DbError),
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+}
+
+/// A built, not yet running, user-service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    relay: OutboxRelay,
+    consumer: InboxConsumer<UsersHandler>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Migrates the database, connects the dependencies (lazily) and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        db::migrate(&config.database.url, Some(MIGRATIONS)).await?;
+        let pool = db::pool(&config.database.url, &config.database)?;
+        let redis = redis_conn::connect(&config.redis)?;
+        let producer = config.kafka.producer()?;
+        let verifier = TokenVerifier::new(config.verifier.clone(), redis.clone());
+
+        let metrics = Metrics::new();
+        let readiness = Readiness::new()
+            .with(DatabaseCheck::new("postgres", pool.clone()))
+            .with(RedisCheck::new(redis))
+            .with(KafkaCheck::new(producer));
+        let relay = OutboxRelay::new(
+            config.database.url.clone(),
+            config.kafka.clone(),
+            SERVICE,
+            config.relay.clone(),
+            &metrics,
+        );
+        let consumer = InboxConsumer::new(
+            pool.clone(),
+            config.kafka.clone(),
+            config.consumer.clone(),
+            UsersHandler,
+            &metrics,
+        );
+
+        let address = format!("{}:{}", config.http.host, config.http.port);
+        let listener =
+            TcpListener::bind(&address).map_err(|e| StartupError::Listen(address.clone(), e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| StartupError::Listen(address.clone(), e))?
+            .port();
+        let pool = web::Data::new(pool);
+        let verifier = web::Data::new(verifier);
+        let proxy_hops = TrustedProxyHops(config.http.trusted_proxy_hops);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(pool.clone())
+                .app_data(verifier.clone())
+                .app_data(proxy_hops)
+                .configure(http::configure(readiness.clone(), metrics.clone()))
+                .configure(routes::configure)
+                .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::metrics::middleware))
+                .wrap(http::tracing::logger())
+                .wrap(from_fn(http::request_id::middleware))
+        })
+        .listen(listener)
+        .map_err(|e| StartupError::Listen(address.clone(), e))?
+        .disable_signals()
+        .shutdown_timeout(config.http.shutdown_timeout.as_secs());
+        if let Some(workers) = config.http.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            relay,
+            consumer,
+        })
+    }
+
+    /// The port the listener is bound to.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
+    /// relay and the consumer.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        let tasks = vec![
+            self.relay.run(shutdown.clone()).boxed(),
+            self.consumer.run_or_stop(shutdown.clone()).boxed(),
+        ];
+        marquee_common::shutdown::serve(self.server, tasks, shutdown).await
+    }
+}

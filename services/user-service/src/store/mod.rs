@@ -1,0 +1,3 @@
+//! Storage: profiles in PostgreSQL (diesel-async).
+
+pub mod profiles;
