@@ -50,6 +50,16 @@ pub struct TelemetryConfig {
 }
 
 impl TelemetryConfig {
+    /// JSON logs at `info`, no export: for tests.
+    pub fn for_tests(service_name: &str) -> Self {
+        Self {
+            service_name: service_name.to_owned(),
+            otlp_endpoint: None,
+            log_format: LogFormat::Json,
+            log_filter: "info".into(),
+        }
+    }
+
     pub fn from_env(env: &Env, default_service_name: &str) -> Result<Self, ConfigError> {
         let log_format = match env
             .raw("LOG_FORMAT")

@@ -287,22 +287,27 @@ impl Accounts {
     }
 }
 
-/// Enqueues one `SessionRevoked` per session, in the caller's transaction.
+/// Enqueues one `SessionRevoked` per session, in the caller's transaction (one statement).
 pub(crate) async fn enqueue_revocations(
     conn: &mut diesel_async::AsyncPgConnection,
     user_id: Uuid,
     session_ids: &[Uuid],
     reason: RevocationReason,
 ) -> diesel::QueryResult<()> {
-    let revoked_at = Some(timestamp(Utc::now()));
-    for session_id in session_ids {
-        let event = marquee_proto_events::sessions::v1::SessionRevoked {
-            session_id: session_id.to_string(),
-            user_id: user_id.to_string(),
-            reason: reason as i32,
-            revoked_at,
-        };
-        outbox::enqueue(conn, &event).await?;
+    if session_ids.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let revoked_at = Some(timestamp(Utc::now()));
+    let rows = session_ids
+        .iter()
+        .map(|session_id| {
+            outbox::NewOutboxEvent::new(&marquee_proto_events::sessions::v1::SessionRevoked {
+                session_id: session_id.to_string(),
+                user_id: user_id.to_string(),
+                reason: reason as i32,
+                revoked_at,
+            })
+        })
+        .collect();
+    outbox::enqueue_all(conn, rows).await.map(drop)
 }

@@ -39,17 +39,15 @@ mod store;
 
 pub use routes::ApiDoc;
 
-use std::{net::TcpListener, sync::Arc};
+use std::sync::Arc;
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures::FutureExt;
 use marquee_common::{
     auth::{TokenVerifier, VerifierConfig},
     db::{self, DatabaseCheck, DbError},
-    http::{
-        self, TrustedProxyHops, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics,
-    },
+    http::{self, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics},
     kafka::{KafkaCheck, KafkaError, consumer::InboxConsumer, relay::OutboxRelay},
     rate_limit::RateLimiter,
     redis::{self as redis_conn, RedisCheck},
@@ -86,8 +84,8 @@ pub enum StartupError {
     Jwks(#[from] serde_json::Error),
     #[error("bootstrap admin: {0}")]
     BootstrapAdmin(AdminError),
-    #[error("cannot listen on {0}: {1}")]
-    Listen(String, std::io::Error),
+    #[error(transparent)]
+    Listen(#[from] http::ListenError),
 }
 
 /// A built, not yet running, auth-service.
@@ -182,42 +180,21 @@ impl Application {
             &metrics,
         );
 
-        let address = format!("{}:{}", config.http.host, config.http.port);
-        let listener =
-            TcpListener::bind(&address).map_err(|e| StartupError::Listen(address.clone(), e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| StartupError::Listen(address.clone(), e))?
-            .port();
         let accounts = web::Data::new(accounts);
         let verifier = web::Data::new(verifier);
         let limiter = web::Data::new(limiter);
         let idempotency = web::Data::new(idempotency);
-        let proxy_hops = TrustedProxyHops(config.http.trusted_proxy_hops);
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(accounts.clone())
-                .app_data(verifier.clone())
-                .app_data(limiter.clone())
-                .app_data(idempotency.clone())
-                .app_data(proxy_hops)
-                .configure(http::configure(readiness.clone(), metrics.clone()))
-                .configure(routes::configure)
-                .default_service(web::to(http::not_found))
-                .wrap(from_fn(http::metrics::middleware))
-                .wrap(http::tracing::logger())
-                .wrap(from_fn(http::request_id::middleware))
-        })
-        .listen(listener)
-        .map_err(|e| StartupError::Listen(address.clone(), e))?
-        .disable_signals()
-        .shutdown_timeout(config.http.shutdown_timeout.as_secs());
-        if let Some(workers) = config.http.workers {
-            server = server.workers(workers);
-        }
+        let http::Bound { port, server } =
+            http::serve_app(&config.http, readiness, metrics, move |cfg| {
+                cfg.app_data(accounts.clone())
+                    .app_data(verifier.clone())
+                    .app_data(limiter.clone())
+                    .app_data(idempotency.clone());
+                routes::configure(cfg);
+            })?;
         Ok(Self {
             port,
-            server: server.run(),
+            server,
             relay,
             consumer,
         })

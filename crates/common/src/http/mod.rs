@@ -20,9 +20,9 @@ pub mod problem;
 pub mod request_id;
 pub mod tracing;
 
-use std::time::Duration;
+use std::{net::TcpListener, time::Duration};
 
-use actix_web::web;
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 
 pub use client_ip::{ClientIp, TrustedProxyHops};
 pub use problem::{FieldError, Problem};
@@ -48,6 +48,17 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
+    /// 127.0.0.1 on a free port, two workers, a one-second drain: for tests.
+    pub fn ephemeral() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 0,
+            workers: Some(2),
+            shutdown_timeout: Duration::from_secs(1),
+            trusted_proxy_hops: 0,
+        }
+    }
+
     pub fn from_env(env: &Env, default_port: u16) -> Result<Self, ConfigError> {
         let workers = env
             .optional::<usize>("HTTP_WORKERS")?
@@ -88,4 +99,71 @@ pub fn configure(
 /// The default service of every app: unknown routes are a 404 problem.
 pub async fn not_found() -> Problem {
     Problem::not_found("route_not_found", "No such route")
+}
+
+/// The listener could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}: {source}")]
+pub struct ListenError {
+    pub address: String,
+    pub source: std::io::Error,
+}
+
+/// A bound, not yet awaited, HTTP server.
+pub struct Bound {
+    /// The port actually bound (`PORT=0` picks a free one).
+    pub port: u16,
+    pub server: Server,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Binds `config`'s address and builds every service's app the same way: the operational
+/// routes ([`configure`]), the service's own (`routes`, which also registers its app data),
+/// the 404 problem for unknown routes, and the middleware stack (request id outermost, then
+/// the request span, then metrics). Signals are left to the caller's shutdown token.
+pub fn serve_app<F>(
+    config: &HttpConfig,
+    readiness: health::Readiness,
+    metrics: metrics::Metrics,
+    routes: F,
+) -> Result<Bound, ListenError>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let address = format!("{}:{}", config.host, config.port);
+    let failed = |source| ListenError {
+        address: address.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&address).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    let proxy_hops = TrustedProxyHops(config.trusted_proxy_hops);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(proxy_hops)
+            .configure(configure(readiness.clone(), metrics.clone()))
+            .configure(routes.clone())
+            .default_service(web::to(not_found))
+            .wrap(from_fn(self::metrics::middleware))
+            .wrap(self::tracing::logger())
+            .wrap(from_fn(request_id::middleware))
+    })
+    .listen(listener)
+    .map_err(failed)?
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout.as_secs());
+    if let Some(workers) = config.workers {
+        server = server.workers(workers);
+    }
+    Ok(Bound {
+        port,
+        server: server.run(),
+    })
 }

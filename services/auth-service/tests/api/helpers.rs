@@ -16,7 +16,7 @@ use marquee_common::{
     rate_limit::{FailMode, Quota},
     redis::{RedisConfig, connect},
     shutdown::CancellationToken,
-    telemetry::{LogFormat, TelemetryConfig},
+    telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;
 use marquee_testkit::{RecordCollector, TestDatabase, TestPublisher, TestTopics};
@@ -52,13 +52,7 @@ pub fn redis_url() -> String {
 /// share 127.0.0.1), this test's own database, topics and consumer group.
 pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) -> Config {
     Config {
-        http: HttpConfig {
-            host: "127.0.0.1".into(),
-            port: 0,
-            workers: Some(2),
-            shutdown_timeout: Duration::from_secs(1),
-            trusted_proxy_hops: 0,
-        },
+        http: HttpConfig::ephemeral(),
         database: DatabaseConfig::for_url(db.url()),
         redis: RedisConfig::for_url(redis_url()),
         kafka: topics.config.clone(),
@@ -66,12 +60,7 @@ pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) ->
             poll_interval: Duration::from_millis(100),
             ..RelayConfig::default()
         },
-        telemetry: TelemetryConfig {
-            service_name: "auth-service".into(),
-            otlp_endpoint: None,
-            log_format: LogFormat::Json,
-            log_filter: "info".into(),
-        },
+        telemetry: TelemetryConfig::for_tests("auth-service"),
         tokens: TokenConfig {
             issuer: ISSUER.into(),
             audience: AUDIENCE.into(),

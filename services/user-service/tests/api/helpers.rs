@@ -9,7 +9,7 @@ use marquee_common::{
     kafka::{consumer::ConsumerConfig, relay::RelayConfig},
     redis::RedisConfig,
     shutdown::CancellationToken,
-    telemetry::{LogFormat, TelemetryConfig},
+    telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;
 use marquee_testkit::{TestDatabase, TestIdentity, TestPublisher, TestTopics};
@@ -37,13 +37,7 @@ pub async fn spawn_app() -> TestApp {
     let redis_url =
         std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let config = Config {
-        http: HttpConfig {
-            host: "127.0.0.1".into(),
-            port: 0,
-            workers: Some(2),
-            shutdown_timeout: Duration::from_secs(1),
-            trusted_proxy_hops: 0,
-        },
+        http: HttpConfig::ephemeral(),
         database: DatabaseConfig::for_url(database.url()),
         redis: RedisConfig::for_url(redis_url),
         kafka: topics.config.clone(),
@@ -51,12 +45,7 @@ pub async fn spawn_app() -> TestApp {
             poll_interval: Duration::from_millis(100),
             ..RelayConfig::default()
         },
-        telemetry: TelemetryConfig {
-            service_name: "user-service".into(),
-            otlp_endpoint: None,
-            log_format: LogFormat::Json,
-            log_filter: "info".into(),
-        },
+        telemetry: TelemetryConfig::for_tests("user-service"),
         verifier: identity.verifier_config(),
         consumer: ConsumerConfig {
             retry_initial: Duration::from_millis(20),
