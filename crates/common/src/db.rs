@@ -1,12 +1,18 @@
-//! PostgreSQL access: a diesel-async connection pool, embedded migrations and a transaction
-//! helper.
+//! PostgreSQL access: a diesel-async connection pool, embedded migrations, a transaction
+//! helper and read replicas ([`Databases`]).
 //!
 //! Every service owns its own database. At boot a service calls [`migrate`] with its own
 //! embedded migrations; the event backbone's tables (`outbox`, `inbox`, shipped by this crate
 //! in [`BACKBONE_MIGRATIONS`]) are applied first, into the same database. Migrations run under
 //! a PostgreSQL advisory lock so replicas starting together do not race.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use diesel::{QueryResult, connection::SimpleConnection};
 use diesel_async::{
@@ -19,11 +25,15 @@ use diesel_async::{
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures::future::BoxFuture;
+use prometheus::{IntCounter, IntCounterVec, Opts};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     config::{ConfigError, Env, in_range},
-    http::health::{CheckFuture, ReadinessCheck},
+    http::{
+        health::{CheckFuture, ReadinessCheck},
+        metrics::Metrics,
+    },
 };
 
 /// The outbox and inbox tables, applied into every service database before its own.
@@ -160,6 +170,127 @@ where
 {
     let mut conn = connection(pool).await?;
     conn.transaction(async move |conn| work(conn).await).await
+}
+
+/// How long a replica that failed is left alone before it is tried again.
+const REPLICA_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// The primary and its read replicas (`DATABASE_READ_URLS`).
+///
+/// Writes, and reads that must see them (a caller's own data right after a change), go to
+/// [`primary`](Self::primary). Reads that tolerate replication lag take
+/// [`read_connection`](Self::read_connection): the replicas in turn, round-robin; a replica
+/// that cannot give a connection is skipped for 5 s and the read goes to the primary, so a
+/// replica outage costs capacity, never errors. Without replicas every read uses the primary.
+///
+/// Metrics: `db_read_connections_total{target}` (`primary` or `replica`) and
+/// `db_replica_failures_total`.
+#[derive(Clone)]
+pub struct Databases {
+    primary: PgPool,
+    replicas: Arc<[Replica]>,
+    next: Arc<AtomicUsize>,
+    reads: IntCounterVec,
+    replica_failures: IntCounter,
+}
+
+struct Replica {
+    pool: PgPool,
+    /// Set when the replica failed: it is not asked again before then.
+    resting_until: Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for Databases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Databases")
+            .field("replicas", &self.replicas.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Databases {
+    /// Lazily connecting pools for the primary and every replica of `config`.
+    pub fn new(config: &DatabaseConfig, metrics: &Metrics) -> Result<Self, DbError> {
+        let replicas = config
+            .read_urls
+            .iter()
+            .map(|url| {
+                Ok(Replica {
+                    pool: pool(url, config)?,
+                    resting_until: Mutex::new(None),
+                })
+            })
+            .collect::<Result<Vec<_>, DbError>>()?;
+        let reads = IntCounterVec::new(
+            Opts::new(
+                "db_read_connections_total",
+                "Connections taken for reads, by target (primary or replica)",
+            ),
+            &["target"],
+        )
+        .unwrap_or_else(|e| unreachable!("static metric: {e}"));
+        let replica_failures = IntCounter::new(
+            "db_replica_failures_total",
+            "Reads that fell back to the primary because a replica failed",
+        )
+        .unwrap_or_else(|e| unreachable!("static metric: {e}"));
+        metrics.register(reads.clone());
+        metrics.register(replica_failures.clone());
+        Ok(Self {
+            primary: pool(&config.url, config)?,
+            replicas: replicas.into(),
+            next: Arc::new(AtomicUsize::new(0)),
+            reads,
+            replica_failures,
+        })
+    }
+
+    /// The primary's pool: writes, and reads that must see the latest commit.
+    pub fn primary(&self) -> &PgPool {
+        &self.primary
+    }
+
+    /// A connection for a read that tolerates replication lag: the next healthy replica, or
+    /// the primary when there is none or it fails.
+    pub async fn read_connection(&self) -> Result<PgConn, DbError> {
+        if !self.replicas.is_empty() {
+            let index = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+            let replica = &self.replicas[index];
+            if replica.is_available() {
+                match connection(&replica.pool).await {
+                    Ok(conn) => {
+                        self.reads.with_label_values(&["replica"]).inc();
+                        return Ok(conn);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, replica = index, "read replica failed; reading the primary");
+                        replica.rest();
+                        self.replica_failures.inc();
+                    }
+                }
+            }
+        }
+        self.reads.with_label_values(&["primary"]).inc();
+        connection(&self.primary).await
+    }
+}
+
+impl Replica {
+    fn is_available(&self) -> bool {
+        let resting = self
+            .resting_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        resting.is_none_or(|until| Instant::now() >= until)
+    }
+
+    fn rest(&self) {
+        *self
+            .resting_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some(Instant::now() + REPLICA_RETRY_AFTER);
+    }
 }
 
 /// Applies the backbone migrations, then `service` migrations, to the database at `url`.

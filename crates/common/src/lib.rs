@@ -2,10 +2,12 @@
 //!
 //! | module | concern |
 //! |---|---|
+//! | [`cache`] | cache-aside in Redis with tag-based invalidation |
 //! | [`config`] | environment variables with defaults, validated at boot |
 //! | [`telemetry`] | JSON logs with trace ids, OTLP export, W3C propagation |
 //! | [`http`] | problem+json errors, request ids, health, metrics, request tracing |
-//! | [`db`] | diesel-async pool, embedded migrations, transactions |
+//! | [`db`] | diesel-async pool, embedded migrations, transactions, read replicas |
+//! | [`domain`] | validated values shared by services (e-mail, display name) |
 //! | [`redis`] | self-healing Redis connection |
 //! | [`rate_limit`] | token-bucket rate limits shared through Redis |
 //! | [`kafka`] | CloudEvents envelope, transactional outbox + relay, idempotent consumer |
@@ -16,8 +18,10 @@
 //! never talk to rdkafka, diesel's pool or the OpenTelemetry SDK directly for these concerns.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod http;
 pub mod kafka;
 pub mod rate_limit;

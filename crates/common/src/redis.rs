@@ -28,11 +28,20 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let url = env
-            .optional_secret("REDIS_URL")?
-            .unwrap_or_else(|| SecretString::from("redis://127.0.0.1:6379"));
+        Self::from_env_var(env, "REDIS_URL")
+    }
+
+    /// Settings for a Redis named by `variable` (`CACHE_REDIS_URL`, say), falling back to
+    /// `REDIS_URL` and then to the default when it is unset.
+    pub fn from_env_var(env: &Env, variable: &str) -> Result<Self, ConfigError> {
+        let url = match env.optional_secret(variable)? {
+            Some(url) => url,
+            None => env
+                .optional_secret("REDIS_URL")?
+                .unwrap_or_else(|| SecretString::from("redis://127.0.0.1:6379")),
+        };
         redis::Client::open(url.expose_secret())
-            .map_err(|_| ConfigError::new("REDIS_URL", "must be a redis:// or rediss:// URL"))?;
+            .map_err(|_| ConfigError::new(variable, "must be a redis:// or rediss:// URL"))?;
         Ok(Self {
             url,
             timeout: env.duration_or("REDIS_TIMEOUT", Duration::from_millis(500))?,

@@ -8,6 +8,7 @@
 //!   (`KAFKA_BROKERS`, default `127.0.0.1:9092`), with its topics created;
 //! - [`BrokerProcess`]: a private tansu broker on a free port, for fault tests that stop and
 //!   restart the broker without disturbing the tests beside them;
+//! - [`RedisProcess`]: a private `redis-server` on a free port, for tests that stop Redis;
 //! - [`TestPublisher`]: publishes events as another service would;
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
 //! - [`TestIdentity`]: signed-in users with real tokens and sessions, and the JWKS to verify them;
@@ -21,6 +22,7 @@ mod database;
 mod identity;
 mod poll;
 mod publish;
+mod redis_server;
 mod topics;
 
 pub use broker::BrokerProcess;
@@ -28,4 +30,5 @@ pub use database::TestDatabase;
 pub use identity::{TestIdentity, TestUser};
 pub use poll::{eventually, eventually_async};
 pub use publish::TestPublisher;
+pub use redis_server::RedisProcess;
 pub use topics::{CollectedRecord, RecordCollector, TestTopics, shared_brokers};

@@ -18,10 +18,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
-use marquee_common::{
-    db::DbError,
-    http::{FieldError, Problem},
-};
+use marquee_common::{db::DbError, http::Problem};
 
 use crate::{domain::Invalid, hashing::HashError};
 
@@ -100,15 +97,7 @@ impl From<Problem> for ApiError {
 impl ApiError {
     fn problem(&self) -> Problem {
         match self {
-            Self::Invalid(fields) => Problem::validation(
-                fields
-                    .iter()
-                    .map(|f| FieldError {
-                        field: f.field.to_owned(),
-                        message: f.message.clone(),
-                    })
-                    .collect(),
-            ),
+            Self::Invalid(fields) => Invalid::problem(fields),
             Self::EmailTaken => {
                 Problem::conflict("email_taken", "This e-mail address is already registered")
             }

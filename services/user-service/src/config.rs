@@ -3,6 +3,7 @@
 use marquee_common::{
     ConfigError, Env,
     auth::VerifierConfig,
+    cache::CacheConfig,
     db::DatabaseConfig,
     http::HttpConfig,
     kafka::{KafkaConfig, consumer::ConsumerConfig, relay::RelayConfig},
@@ -21,7 +22,10 @@ pub const DEFAULT_PORT: u16 = 8082;
 pub struct Config {
     pub http: HttpConfig,
     pub database: DatabaseConfig,
+    /// Sessions (token checks) and idempotency keys.
     pub redis: RedisConfig,
+    /// The profile cache (`CACHE_*`; its own Redis with `CACHE_REDIS_URL`).
+    pub cache: CacheConfig,
     pub kafka: KafkaConfig,
     pub relay: RelayConfig,
     pub telemetry: TelemetryConfig,
@@ -36,6 +40,7 @@ impl Config {
             http: HttpConfig::from_env(env, DEFAULT_PORT)?,
             database: DatabaseConfig::from_env(env)?,
             redis: RedisConfig::from_env(env)?,
+            cache: CacheConfig::from_env(env)?,
             kafka: KafkaConfig::from_env(env, SERVICE)?,
             relay: RelayConfig::from_env(env)?,
             telemetry: TelemetryConfig::from_env(env, SERVICE)?,

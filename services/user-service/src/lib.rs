@@ -1,22 +1,30 @@
 //! user-service: the profiles of Marquee's users (DESIGN §2, §4).
 //!
 //! A profile is created when auth-service's `users.v1 UserCreated` arrives (idempotent inbox
-//! consumer) and read through `/v1/users`. This first step serves `GET /v1/users/me` and
-//! `GET /v1/users/{id}`; changes, deletion, listing, caching and replicas follow (issue #4).
+//! consumer), then read, changed and deleted through `/v1/users` by its owner or an admin;
+//! every change publishes `UserUpdated` or `UserDeleted` through the outbox. Reads are
+//! cache-aside in Redis with tag invalidation and may be served by read replicas
+//! (`docs/users.md`).
 //!
 //! | module | holds |
 //! |---|---|
-//! | `routes` | HTTP handlers |
-//! | `store` | the `profiles` table |
+//! | `routes` | HTTP handlers and the OpenAPI document |
+//! | [`profiles`] | the operations: who may do what, transactions, cache, replicas |
+//! | `domain` | validated values: bio, avatar URL, locale, a change |
+//! | `store` | the `profiles` and `profile_tombstones` tables |
 //! | `events` | the `users.v1` consumer |
+//! | [`import`] | the bulk loader (`user-service import`) |
 //!
 //! [`Application::build`] wires the pieces and binds the listener (port 0 in tests);
 //! [`Application::run_until_stopped`] serves HTTP, the outbox relay and the consumer until
 //! the shutdown token is cancelled.
 
 pub mod config;
+mod domain;
 mod error;
 mod events;
+pub mod import;
+pub mod profiles;
 mod routes;
 mod schema;
 mod store;
@@ -26,8 +34,9 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use futures::FutureExt;
 use marquee_common::{
     auth::TokenVerifier,
-    db::{self, DatabaseCheck, DbError},
-    http::{self, health::Readiness, metrics::Metrics},
+    cache::TagCache,
+    db::{self, DatabaseCheck, Databases, DbError},
+    http::{self, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics},
     kafka::{KafkaCheck, KafkaError, consumer::InboxConsumer, relay::OutboxRelay},
     redis::{self as redis_conn, RedisCheck},
     shutdown::CancellationToken,
@@ -36,7 +45,10 @@ use marquee_common::{
 use crate::{
     config::{Config, SERVICE},
     events::users::UsersHandler,
+    profiles::Profiles,
 };
+
+pub use routes::ApiDoc;
 
 /// user-service's own migrations (the outbox/inbox ones come from `marquee-common`).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -74,15 +86,21 @@ impl Application {
     /// Migrates the database, connects the dependencies (lazily) and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         db::migrate(&config.database.url, Some(MIGRATIONS)).await?;
-        let pool = db::pool(&config.database.url, &config.database)?;
+        let metrics = Metrics::new();
+        let databases = Databases::new(&config.database, &metrics)?;
         let redis = redis_conn::connect(&config.redis)?;
+        let cache = TagCache::new(
+            "profiles",
+            redis_conn::connect(&config.cache.redis)?,
+            &config.cache,
+            &metrics,
+        );
         let producer = config.kafka.producer()?;
         let verifier = TokenVerifier::new(config.verifier.clone(), redis.clone());
 
-        let metrics = Metrics::new();
         let readiness = Readiness::new()
-            .with(DatabaseCheck::new("postgres", pool.clone()))
-            .with(RedisCheck::new(redis))
+            .with(DatabaseCheck::new("postgres", databases.primary().clone()))
+            .with(RedisCheck::new(redis.clone()))
             .with(KafkaCheck::new(producer));
         let relay = OutboxRelay::new(
             config.database.url.clone(),
@@ -92,18 +110,23 @@ impl Application {
             &metrics,
         );
         let consumer = InboxConsumer::new(
-            pool.clone(),
+            databases.primary().clone(),
             config.kafka.clone(),
             config.consumer.clone(),
-            UsersHandler,
+            UsersHandler {
+                cache: cache.clone(),
+            },
             &metrics,
         );
 
-        let pool = web::Data::new(pool);
+        let profiles = web::Data::new(Profiles::new(databases, cache));
         let verifier = web::Data::new(verifier);
+        let idempotency = web::Data::new(IdempotencyStore::new(redis, SERVICE));
         let http::Bound { port, server } =
             http::serve_app(&config.http, readiness, metrics, move |cfg| {
-                cfg.app_data(pool.clone()).app_data(verifier.clone());
+                cfg.app_data(profiles.clone())
+                    .app_data(verifier.clone())
+                    .app_data(idempotency.clone());
                 routes::configure(cfg);
             })?;
         Ok(Self {

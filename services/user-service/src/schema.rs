@@ -13,3 +13,12 @@ diesel::table! {
         version -> Int8,
     }
 }
+
+diesel::table! {
+    profile_tombstones (id) {
+        id -> Uuid,
+        deleted_at -> Timestamptz,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(profiles, profile_tombstones);

@@ -19,9 +19,9 @@
 //! replica does not block a key forever. If Redis is unreachable the request is refused with
 //! 503 rather than risk doing it twice.
 //!
-//! Mount it on the routes that need it:
+//! Mount it on the routes (or scopes) that need it:
 //! `web::resource("/things").wrap(from_fn(idempotency::middleware))`, with an
-//! [`IdempotencyStore`] in app data.
+//! [`IdempotencyStore`] in app data. Safe methods (GET, HEAD, OPTIONS) pass through untouched.
 
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use actix_web::{
     body::{BoxBody, MessageBody, to_bytes},
     dev::{Payload, ServiceRequest, ServiceResponse},
     http::{
-        StatusCode,
+        Method, StatusCode,
         header::{self, HeaderName, HeaderValue},
     },
     middleware::Next,
@@ -115,7 +115,13 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let Some(key) = req.headers().get(IDEMPOTENCY_KEY).cloned() else {
+    let safe = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let key = req.headers().get(IDEMPOTENCY_KEY).cloned();
+    let Some(key) = key.filter(|_| !safe) else {
+        // Safe methods are idempotent by definition; nothing to keep.
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     let Some(key) = key

@@ -7,7 +7,8 @@
 //! - [`health`]: `/health/live` and `/health/ready` with pluggable checks;
 //! - [`metrics`]: Prometheus `/metrics` and per-route request metrics;
 //! - [`client_ip`]: the client's address behind trusted proxies;
-//! - [`idempotency`]: `Idempotency-Key` replays for retried POSTs.
+//! - [`idempotency`]: `Idempotency-Key` replays for retried POSTs;
+//! - [`pagination`]: keyset pages, `?limit=&cursor=` → `{items, next_cursor}`.
 //!
 //! [`configure`] mounts the operational routes, and [`App`](actix_web::App)s wrap
 //! [`request_id::middleware`], [`tracing::logger`] and [`metrics::middleware`].
@@ -16,6 +17,7 @@ pub mod client_ip;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
+pub mod pagination;
 pub mod problem;
 pub mod request_id;
 pub mod tracing;

@@ -113,6 +113,14 @@ pub trait EventHandler: Send + Sync + 'static {
         conn: &mut AsyncPgConnection,
         event: &ReceivedEvent,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Runs after the effect of `event` has committed (never for duplicates or failures):
+    /// the place for side effects that must not run before the change is visible, such as
+    /// invalidating a cache. It cannot fail the event; the default does nothing.
+    fn committed(&self, event: &ReceivedEvent) -> impl Future<Output = ()> + Send {
+        let _ = event;
+        async {}
+    }
 }
 
 /// Consumer settings.
@@ -439,7 +447,12 @@ impl<H: EventHandler> InboxConsumer<H> {
         let mut attempts = 0;
         loop {
             match self.apply(event).await {
-                Ok(outcome) => return Some(outcome),
+                Ok(outcome) => {
+                    if outcome == Outcome::Applied {
+                        self.handler.committed(event).await;
+                    }
+                    return Some(outcome);
+                }
                 Err(AttemptError::Database(error)) => {
                     tracing::warn!(%error, "database unavailable; retrying the event");
                 }

@@ -2,17 +2,27 @@
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
-use marquee_common::kafka::{
-    consumer::{EventHandler, HandlerError},
-    envelope::ReceivedEvent,
+use marquee_common::{
+    cache::TagCache,
+    kafka::{
+        consumer::{EventHandler, HandlerError},
+        envelope::ReceivedEvent,
+    },
 };
 use marquee_proto_events::users::v1::UserCreated;
 
-use crate::store::profiles::{self, Profile};
+use crate::{
+    profiles::USERS_TAG,
+    store::profiles::{self, Profile},
+};
 
-/// Creates profiles from `UserCreated`; other `users.v1` events are this service's own.
-#[derive(Debug, Clone, Copy)]
-pub struct UsersHandler;
+/// Creates profiles from `UserCreated`; other `users.v1` events are this service's own. A
+/// deleted user's `UserCreated`, replayed, creates nothing (tombstones).
+#[derive(Debug, Clone)]
+pub struct UsersHandler {
+    /// Cached listing pages go stale when a profile appears.
+    pub cache: TagCache,
+}
 
 impl EventHandler for UsersHandler {
     async fn handle(
@@ -44,5 +54,11 @@ impl EventHandler for UsersHandler {
         };
         profiles::create(conn, &profile).await?;
         Ok(())
+    }
+
+    async fn committed(&self, event: &ReceivedEvent) {
+        if event.is::<UserCreated>() {
+            self.cache.invalidate(&[USERS_TAG.to_owned()]).await;
+        }
     }
 }

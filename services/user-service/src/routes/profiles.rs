@@ -1,21 +1,31 @@
-use actix_web::{HttpResponse, http::header, web};
+use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use chrono::{DateTime, Utc};
 use marquee_common::{
     auth::AuthUser,
-    db::{self, PgPool},
+    http::{
+        FieldError, Problem,
+        pagination::{Page, PageRequest},
+    },
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::preconditions::{etag, if_match, not_modified};
 use crate::{
+    domain::{ProfileChanges, ProfileChangesRequest},
     error::ApiError,
-    store::profiles::{self, Profile},
+    profiles::{ListRequest, Profiles},
+    store::profiles::Profile,
 };
 
-/// A profile as the API shows it. The e-mail is shown to its owner and to admins only.
-#[derive(Debug, Serialize)]
+/// Longest `q` accepted by the listing.
+const MAX_QUERY_CHARS: usize = 100;
+
+/// A profile as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProfileView {
     id: Uuid,
+    /// Shown to the profile's owner and to admins only.
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<String>,
     display_name: String,
@@ -24,46 +34,256 @@ pub struct ProfileView {
     locale: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// Bumped by every change; also the ETag (`"<version>"`) to send in `If-Match`.
     version: i64,
 }
 
-fn view(profile: Profile, caller: &AuthUser) -> HttpResponse {
-    let etag = format!("\"{}\"", profile.version);
-    let body = ProfileView {
-        email: caller.may_act_for(profile.id).then_some(profile.email),
-        id: profile.id,
-        display_name: profile.display_name,
-        bio: profile.bio,
-        avatar_url: profile.avatar_url,
-        locale: profile.locale,
-        created_at: profile.created_at,
-        updated_at: profile.updated_at,
-        version: profile.version,
-    };
+impl ProfileView {
+    fn new(profile: Profile, caller: &AuthUser) -> Self {
+        Self {
+            email: caller.may_act_for(profile.id).then_some(profile.email),
+            id: profile.id,
+            display_name: profile.display_name,
+            bio: profile.bio,
+            avatar_url: profile.avatar_url,
+            locale: profile.locale,
+            created_at: profile.created_at,
+            updated_at: profile.updated_at,
+            version: profile.version,
+        }
+    }
+}
+
+/// One page of profiles.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProfilePage {
+    items: Vec<ProfileView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+/// 200 with the profile and its ETag, or 304 when the client's copy is current.
+fn respond(req: &HttpRequest, profile: Profile, caller: &AuthUser) -> HttpResponse {
+    let tag = etag(profile.version);
+    if not_modified(req, profile.version) {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish();
+    }
     HttpResponse::Ok()
-        .insert_header((header::ETAG, etag))
-        .json(body)
+        .insert_header((header::ETAG, tag))
+        .insert_header((header::CACHE_CONTROL, "private, no-cache"))
+        .json(ProfileView::new(profile, caller))
 }
 
-async fn load(pool: &PgPool, id: Uuid) -> Result<Profile, ApiError> {
-    let mut conn = db::connection(pool).await?;
-    profiles::find(&mut conn, id)
-        .await?
-        .ok_or(ApiError::NotFound)
+fn parse_changes(body: web::Json<ProfileChangesRequest>) -> Result<ProfileChanges, ApiError> {
+    ProfileChanges::parse(body.into_inner()).map_err(ApiError::Invalid)
 }
 
-/// `GET /v1/users/me`: the caller's profile (404 until `UserCreated` has been applied).
-pub async fn me(user: AuthUser, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
-    let profile = load(&pool, user.id).await?;
-    Ok(view(profile, &user))
-}
-
-/// `GET /v1/users/{id}`: any signed-in user may read a profile.
-pub async fn by_id(
+/// The caller's own profile.
+///
+/// 404 `profile_not_found` for a moment after registration, until the profile has been built
+/// from the `UserCreated` event.
+#[utoipa::path(
+    get,
+    path = "/v1/users/me",
+    tag = "users",
+    params(("If-None-Match" = Option<String>, Header, description = "A known ETag: 304 when still current")),
+    responses(
+        (status = 200, description = "The profile; `ETag` holds its version", body = ProfileView),
+        (status = 304, description = "Not modified"),
+        (status = 401, description = "`unauthenticated`, `invalid_token` or `session_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`profile_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get_me(
+    req: HttpRequest,
     user: AuthUser,
-    pool: web::Data<PgPool>,
+    profiles: web::Data<Profiles>,
+) -> Result<HttpResponse, ApiError> {
+    let profile = profiles.get(&user, user.id).await?;
+    Ok(respond(&req, profile, &user))
+}
+
+/// Any user's profile (the e-mail only for its owner and admins).
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(
+        ("id" = Uuid, Path, description = "User id"),
+        ("If-None-Match" = Option<String>, Header, description = "A known ETag: 304 when still current"),
+    ),
+    responses(
+        (status = 200, description = "The profile; `ETag` holds its version", body = ProfileView),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "`invalid_path`: not a UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthenticated`, `invalid_token` or `session_ended`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`profile_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    req: HttpRequest,
+    user: AuthUser,
+    profiles: web::Data<Profiles>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let profile = load(&pool, id.into_inner()).await?;
-    Ok(view(profile, &user))
+    let profile = profiles.get(&user, id.into_inner()).await?;
+    Ok(respond(&req, profile, &user))
+}
+
+/// Change the caller's own profile (see `PATCH /v1/users/{id}`).
+#[utoipa::path(
+    patch,
+    path = "/v1/users/me",
+    tag = "users",
+    request_body = ProfileChangesRequest,
+    params(
+        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the profile changed since"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (24 h)"),
+    ),
+    responses(
+        (status = 200, description = "The changed profile; `ETag` holds its new version", body = ProfileView),
+        (status = 404, description = "`profile_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken` or `idempotency_in_flight`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (per-field `errors`), `invalid_body` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update_me(
+    req: HttpRequest,
+    user: AuthUser,
+    profiles: web::Data<Profiles>,
+    body: web::Json<ProfileChangesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = parse_changes(body)?;
+    let profile = profiles
+        .update(&user, user.id, changes, if_match(&req))
+        .await?;
+    Ok(respond(&req, profile, &user))
+}
+
+/// Change a profile (its owner or an admin).
+///
+/// JSON merge-patch: absent fields stay, `null` or `""` clears `bio`, `avatar_url` and
+/// `locale`. A change publishes `UserUpdated` with the changed fields and the new version; a
+/// request that changes nothing publishes nothing and keeps the version.
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    tag = "users",
+    request_body = ProfileChangesRequest,
+    params(
+        ("id" = Uuid, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the profile changed since"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (24 h)"),
+    ),
+    responses(
+        (status = 200, description = "The changed profile; `ETag` holds its new version", body = ProfileView),
+        (status = 403, description = "`forbidden`: neither the owner nor an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`profile_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken` or `idempotency_in_flight`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (per-field `errors`), `invalid_body` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn update(
+    req: HttpRequest,
+    user: AuthUser,
+    profiles: web::Data<Profiles>,
+    id: web::Path<Uuid>,
+    body: web::Json<ProfileChangesRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let changes = parse_changes(body)?;
+    let profile = profiles
+        .update(&user, id.into_inner(), changes, if_match(&req))
+        .await?;
+    Ok(respond(&req, profile, &user))
+}
+
+/// Delete a profile and its account (its owner or an admin).
+///
+/// Publishes `UserDeleted`: auth-service disables the account and ends its sessions, other
+/// services purge what they hold for the user.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(
+        ("id" = Uuid, Path, description = "User id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag read; 412 if the profile changed since"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe (24 h)"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`profile_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "`version_mismatch`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn delete(
+    req: HttpRequest,
+    user: AuthUser,
+    profiles: web::Data<Profiles>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    profiles
+        .delete(&user, id.into_inner(), if_match(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Items per page, 1–100 (default 20).
+    limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Case-insensitive prefix of the e-mail or the display name (at most 100 characters).
+    q: Option<String>,
+}
+
+/// Every profile, in registration order (admins only).
+///
+/// Keyset pagination: each page costs the same however deep it is.
+#[utoipa::path(
+    get,
+    path = "/v1/users",
+    tag = "users",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page", body = ProfilePage),
+        (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `limit`, `cursor` or `q`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn list(
+    user: AuthUser,
+    profiles: web::Data<Profiles>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ListQuery { limit, cursor, q } = query.into_inner();
+    let prefix = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    let too_long = prefix
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        .then(|| FieldError {
+            field: "q".into(),
+            message: format!("must be at most {MAX_QUERY_CHARS} characters"),
+        });
+    let page = match (PageRequest::parse(limit, cursor.as_deref()), too_long) {
+        (Ok(page), None) => page,
+        (page, too_long) => {
+            let errors = page.err().into_iter().flatten().chain(too_long).collect();
+            return Err(Problem::validation(errors).into());
+        }
+    };
+    let page: Page<Profile> = profiles.list(&user, ListRequest { page, prefix }).await?;
+    let page = page.map(|profile| ProfileView::new(profile, &user));
+    Ok(HttpResponse::Ok().json(ProfilePage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
 }

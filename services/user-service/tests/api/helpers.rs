@@ -1,9 +1,11 @@
-//! `spawn_app`: a real user-service on port 0 with its own database, topics and consumer
-//! group, and a [`TestIdentity`] standing in for auth-service.
+//! `spawn_app`: a real user-service on port 0 with its own database, topics, consumer group
+//! and cache keys, and a [`TestIdentity`] standing in for auth-service.
 
 use std::time::Duration;
 
 use marquee_common::{
+    auth::Role,
+    cache::CacheConfig,
     db::DatabaseConfig,
     http::HttpConfig,
     kafka::{consumer::ConsumerConfig, relay::RelayConfig},
@@ -11,9 +13,17 @@ use marquee_common::{
     shutdown::CancellationToken,
     telemetry::TelemetryConfig,
 };
-use marquee_proto_events::topics;
-use marquee_testkit::{TestDatabase, TestIdentity, TestPublisher, TestTopics};
+use marquee_proto_events::{
+    Event, topics,
+    users::v1::{UserCreated, UserDeleted, UserUpdated},
+};
+use marquee_testkit::{
+    RecordCollector, TestDatabase, TestIdentity, TestPublisher, TestTopics, TestUser,
+    eventually_async,
+};
+use serde_json::Value;
 use user_service::{Application, config::Config};
+use uuid::Uuid;
 
 pub struct TestApp {
     pub address: String,
@@ -30,16 +40,27 @@ impl Drop for TestApp {
     }
 }
 
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A user-service whose config `adjust` may change first (replicas, the cache's Redis, …).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let database = TestDatabase::create(Some(user_service::MIGRATIONS)).await;
     let topics = TestTopics::create(&[topics::USERS_V1], &["user-service"]).await;
     let identity = TestIdentity::start().await;
-    let redis_url =
-        std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    let config = Config {
+    let mut cache = CacheConfig::for_url(redis_url());
+    // Keys of their own, so parallel tests never share cached pages.
+    cache.key_prefix = format!("test-{}", Uuid::now_v7().simple());
+    let mut config = Config {
         http: HttpConfig::ephemeral(),
         database: DatabaseConfig::for_url(database.url()),
-        redis: RedisConfig::for_url(redis_url),
+        redis: RedisConfig::for_url(redis_url()),
+        cache,
         kafka: topics.config.clone(),
         relay: RelayConfig {
             poll_interval: Duration::from_millis(100),
@@ -52,6 +73,7 @@ pub async fn spawn_app() -> TestApp {
             ..ConsumerConfig::new(&topics.group("user-service"), &[topics::USERS_V1])
         },
     };
+    adjust(&mut config);
     let application = Application::build(config)
         .await
         .expect("user-service builds");
@@ -68,10 +90,48 @@ pub async fn spawn_app() -> TestApp {
     }
 }
 
+pub fn created(id: Uuid, email: &str, display_name: &str) -> UserCreated {
+    UserCreated {
+        user_id: id.to_string(),
+        email: email.to_owned(),
+        display_name: display_name.to_owned(),
+        created_at: Some(std::time::SystemTime::now().into()),
+        roles: vec!["user".to_owned()],
+    }
+}
+
+/// A unique e-mail address.
+pub fn email() -> String {
+    format!("user-{}@example.com", Uuid::now_v7().simple())
+}
+
 impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
     pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
         self.client
-            .get(format!("{}{path}", self.address))
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
             .bearer_auth(token)
             .send()
             .await
@@ -80,5 +140,126 @@ impl TestApp {
 
     pub fn publisher(&self) -> TestPublisher {
         TestPublisher::new(&self.topics.config)
+    }
+
+    /// A signed-in user whose profile exists (announced by `UserCreated`, as auth-service
+    /// would, and waited for).
+    pub async fn user_with_profile(&self, display_name: &str, roles: &[Role]) -> TestUser {
+        let user = self.identity.sign_in(Uuid::now_v7(), roles).await;
+        self.publisher()
+            .publish(&created(user.id, &email(), display_name))
+            .await;
+        self.wait_for_profile(&user.token, user.id).await;
+        user
+    }
+
+    pub async fn admin(&self) -> TestUser {
+        self.identity
+            .sign_in(Uuid::now_v7(), &[Role::User, Role::Admin])
+            .await
+    }
+
+    /// The profile `id` once it is readable.
+    pub async fn wait_for_profile(&self, token: &str, id: Uuid) -> Value {
+        let path = format!("/v1/users/{id}");
+        eventually_async(Duration::from_secs(30), "the profile", || async {
+            let response = self.get_as(token, &path).await;
+            if response.status() == 200 {
+                Some(response.json().await.unwrap())
+            } else {
+                None
+            }
+        })
+        .await
+    }
+
+    /// Waits until the consumer has applied (or skipped as a duplicate) event `event_id`.
+    pub async fn wait_applied(&self, event_id: Uuid) {
+        use diesel::{ExpressionMethods, QueryDsl, dsl::count_star};
+        use diesel_async::RunQueryDsl;
+        use marquee_common::schema::inbox;
+        eventually_async(
+            Duration::from_secs(30),
+            "the event to be applied",
+            || async {
+                let mut conn = self.database.connection().await;
+                let seen: i64 = inbox::table
+                    .filter(inbox::event_id.eq(event_id))
+                    .select(count_star())
+                    .get_result(&mut conn)
+                    .await
+                    .unwrap();
+                (seen > 0).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Reads `users.v1` from the beginning.
+    pub async fn user_events(&self) -> UserEvents {
+        UserEvents(
+            RecordCollector::start(
+                &self.topics.config,
+                &self.topics.config.topic(topics::USERS_V1),
+            )
+            .await,
+        )
+    }
+
+    /// The value of a Prometheus counter (0 if it has not been counted yet).
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter(|line| {
+                labels
+                    .iter()
+                    .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// What user-service published on `users.v1`, decoded.
+pub struct UserEvents(RecordCollector);
+
+impl UserEvents {
+    /// The `UserUpdated` events about `user`, waiting until there are `n`.
+    pub async fn updated(&self, user: Uuid, n: usize) -> Vec<UserUpdated> {
+        self.wait(n, |event: &UserUpdated| event.user_id == user.to_string())
+            .await
+    }
+
+    /// The `UserDeleted` events about `user`, waiting until there are `n`.
+    pub async fn deleted(&self, user: Uuid, n: usize) -> Vec<UserDeleted> {
+        self.wait(n, |event: &UserDeleted| event.user_id == user.to_string())
+            .await
+    }
+
+    /// Every event of type `E` about anyone, as read so far.
+    pub fn all<E: Event + Default>(&self) -> Vec<E> {
+        self.0
+            .records()
+            .into_iter()
+            .filter(|r| r.headers.get("ce_type").map(String::as_str) == Some(E::CE_TYPE))
+            .map(|r| E::decode(r.payload.as_slice()).expect("a well-formed event"))
+            .collect()
+    }
+
+    async fn wait<E: Event + Default>(&self, n: usize, about: impl Fn(&E) -> bool) -> Vec<E> {
+        marquee_testkit::eventually(Duration::from_secs(30), "events on users.v1", || {
+            let events: Vec<E> = self.all::<E>().into_iter().filter(&about).collect();
+            (events.len() >= n).then_some(events)
+        })
+        .await
     }
 }

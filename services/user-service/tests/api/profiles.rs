@@ -3,21 +3,14 @@
 use std::time::Duration;
 
 use marquee_common::auth::Role;
-use marquee_proto_events::users::v1::UserCreated;
 use marquee_testkit::eventually_async;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{created as created_as, spawn_app};
 
-fn created(id: Uuid, email: &str) -> UserCreated {
-    UserCreated {
-        user_id: id.to_string(),
-        email: email.to_owned(),
-        display_name: "Ada Lovelace".to_owned(),
-        created_at: Some(std::time::SystemTime::now().into()),
-        roles: vec!["user".to_owned()],
-    }
+fn created(id: Uuid, email: &str) -> marquee_proto_events::users::v1::UserCreated {
+    created_as(id, email, "Ada Lovelace")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,4 +110,37 @@ async fn others_see_a_profile_without_its_e_mail_and_admins_see_it_all() {
         .await
         .unwrap();
     assert_eq!(body["code"], "session_ended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_current_etag_gets_304_and_the_openapi_document_is_served() {
+    let app = spawn_app().await;
+    let user = app.user_with_profile("Ada", &[Role::User]).await;
+    let response = app
+        .client
+        .get(app.url("/v1/users/me"))
+        .bearer_auth(&user.token)
+        .header("If-None-Match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 304);
+    assert_eq!(response.headers()["etag"], "\"1\"");
+
+    let document: Value = app
+        .client
+        .get(app.url("/v1/users/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/v1/users", "/v1/users/me", "/v1/users/{id}"] {
+        assert!(
+            document["paths"].get(path).is_some(),
+            "{path} is documented"
+        );
+    }
+    assert!(document["paths"]["/v1/users/{id}"].get("patch").is_some());
 }

@@ -1,0 +1,3 @@
+DROP TABLE profile_tombstones;
+DROP INDEX profiles_display_name_prefix;
+DROP INDEX profiles_email_prefix;

@@ -1,0 +1,93 @@
+//! Conditional requests: the profile's version is its (strong) ETag, `"<version>"`.
+//! `If-Match` guards changes (412 on mismatch); `If-None-Match` on reads answers 304.
+
+use actix_web::{HttpRequest, http::header};
+
+use crate::profiles::Precondition;
+
+/// The ETag of a profile at `version`.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+/// `If-Match` of `req`. Weak tags never match (RFC 9110 §13.1.1 compares strongly), and
+/// neither do tags that are not versions; both end in 412.
+pub fn if_match(req: &HttpRequest) -> Precondition {
+    let values: Vec<&str> = req
+        .headers()
+        .get_all(header::IF_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if values.is_empty() && req.headers().get(header::IF_MATCH).is_none() {
+        return Precondition::None;
+    }
+    if values.contains(&"*") {
+        return Precondition::Exists;
+    }
+    Precondition::Version(
+        values
+            .iter()
+            .filter_map(|tag| strong_version(tag))
+            .collect(),
+    )
+}
+
+/// Whether `If-None-Match` of `req` names `version` (or `*`): the client's copy is current.
+pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        // If-None-Match compares weakly.
+        .any(|tag| tag == "*" || strong_version(tag.trim_start_matches("W/")) == Some(version))
+}
+
+fn strong_version(tag: &str) -> Option<i64> {
+    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn if_match_reads_strong_version_tags() {
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_MATCH, value))
+                .to_http_request()
+        };
+        assert_eq!(
+            if_match(&TestRequest::default().to_http_request()),
+            Precondition::None
+        );
+        assert_eq!(if_match(&req("\"3\"")), Precondition::Version(vec![3]));
+        assert_eq!(
+            if_match(&req("\"3\", \"5\"")),
+            Precondition::Version(vec![3, 5])
+        );
+        assert_eq!(if_match(&req("*")), Precondition::Exists);
+        assert_eq!(if_match(&req("W/\"3\"")), Precondition::Version(vec![]));
+        assert_eq!(if_match(&req("3")), Precondition::Version(vec![]));
+    }
+
+    #[test]
+    fn if_none_match_compares_weakly() {
+        let req = |value: &str| {
+            TestRequest::default()
+                .insert_header((header::IF_NONE_MATCH, value))
+                .to_http_request()
+        };
+        assert!(not_modified(&req("\"3\""), 3));
+        assert!(not_modified(&req("W/\"3\""), 3));
+        assert!(not_modified(&req("*"), 3));
+        assert!(!not_modified(&req("\"2\""), 3));
+        assert!(!not_modified(&TestRequest::default().to_http_request(), 3));
+    }
+}
