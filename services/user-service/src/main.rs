@@ -79,7 +79,7 @@ async fn import(options: ImportOptions) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("importing {}", options.file.display()))?;
     eprintln!(
-        "done in {:.1}s: {} rows read, {} profiles imported, {} skipped (id exists or was deleted), {} events enqueued",
+        "done in {:.1}s: {} rows read, {} profiles imported, {} skipped (id or e-mail exists, or the id was deleted), {} events enqueued",
         started.elapsed().as_secs_f64(),
         report.read,
         report.imported,

@@ -1,6 +1,8 @@
 //! What can be done with profiles, and who may do it: the one place between the HTTP
 //! handlers and the store.
 //!
+//! - **Listings** are keyset pages: by id, or for a prefix search by the matching text then
+//!   the id (see `store::profiles::search`).
 //! - **Reads** are cache-aside ([`TagCache`]): a profile under `profile:{id}` tagged
 //!   `user:{id}`, a listing page tagged `users`. On a miss, another user's profile and listings
 //!   are read from a replica ([`Databases::read_connection`]) unless the cache says the data
@@ -24,10 +26,11 @@ use marquee_common::{
     kafka::outbox,
 };
 use marquee_proto_events::users::v1::{UserDeleted, UserUpdated};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    domain::ProfileChanges,
+    domain::{Invalid, ProfileChanges},
     error::ApiError,
     store::profiles::{self, Profile, ProfileUpdate},
 };
@@ -67,9 +70,18 @@ impl Precondition {
 /// A validated listing request.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
-    pub page: PageRequest<Uuid>,
-    /// Lower-cased prefix of the e-mail or display name.
+    pub page: PageRequest<ListPosition>,
+    /// Prefix of the e-mail or display name (compared case-insensitively by PostgreSQL).
     pub prefix: Option<String>,
+}
+
+/// Where a listing page ends, as its cursor says: the last profile's id, and for a search
+/// the text it matched (search pages are ordered by that text, then the id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListPosition {
+    pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Profile operations. Cheap to clone.
@@ -122,7 +134,7 @@ impl Profiles {
                     return Ok((current, false));
                 };
                 if let Some(email) = &update.email
-                    && profiles::email_in_use(conn, email, id).await?
+                    && profiles::claim_email(conn, email, id).await?
                 {
                     return Err(ApiError::EmailTaken);
                 }
@@ -181,7 +193,7 @@ impl Profiles {
         Ok(())
     }
 
-    /// One page of every profile (admins only).
+    /// One page of every profile, or of those matching a prefix (admins only).
     pub async fn list(
         &self,
         caller: &AuthUser,
@@ -191,23 +203,58 @@ impl Profiles {
             return Err(ApiError::Forbidden);
         }
         let ListRequest { page, prefix } = request;
-        let after = page.after;
+        let limit = page.limit;
         let fetch = page.fetch();
-        let key = format!(
+        let cache_key = format!(
             "list:{fetch}:{}:{}",
-            after.map(|id| id.to_string()).unwrap_or_default(),
+            serde_json::to_string(&page.after).unwrap_or_default(),
             prefix.as_deref().unwrap_or_default()
         );
-        let rows = self
-            .cache
-            .get_or_load(&key, &[USERS_TAG.to_owned()], |freshness| async move {
-                let mut conn = self.connection(false, freshness).await?;
-                let rows = profiles::list(&mut conn, after, prefix.as_deref(), fetch).await?;
-                Ok::<_, ApiError>(Some(rows))
-            })
-            .await?
-            .unwrap_or_default();
-        Ok(Page::from_rows(rows, page.limit, |profile| profile.id))
+        let tags = [USERS_TAG.to_owned()];
+        match (prefix, page.after) {
+            (None, after @ (None | Some(ListPosition { key: None, .. }))) => {
+                let after = after.map(|position| position.id);
+                let rows = self
+                    .cache
+                    .get_or_load(&cache_key, &tags, |freshness| async move {
+                        let mut conn = self.connection(false, freshness).await?;
+                        Ok::<_, ApiError>(Some(profiles::list(&mut conn, after, fetch).await?))
+                    })
+                    .await?
+                    .unwrap_or_default();
+                Ok(Page::from_rows(rows, limit, |profile| ListPosition {
+                    id: profile.id,
+                    key: None,
+                }))
+            }
+            (Some(prefix), after @ (None | Some(ListPosition { key: Some(_), .. })))
+                if after
+                    .as_ref()
+                    .and_then(|position| position.key.as_deref())
+                    .is_none_or(|key| !key.contains('\0')) =>
+            {
+                let after = after.and_then(|position| Some((position.key?, position.id)));
+                let hits = self
+                    .cache
+                    .get_or_load(&cache_key, &tags, |freshness| async move {
+                        let mut conn = self.connection(false, freshness).await?;
+                        let hits = profiles::search(&mut conn, &prefix, after, fetch).await?;
+                        Ok::<_, ApiError>(Some(hits))
+                    })
+                    .await?
+                    .unwrap_or_default();
+                let page = Page::from_rows(hits, limit, |hit| ListPosition {
+                    id: hit.profile.id,
+                    key: Some(hit.sort_key.clone()),
+                });
+                Ok(page.map(|hit| hit.profile))
+            }
+            // A cursor of a search used for the plain listing, or the other way round.
+            _ => Err(ApiError::Invalid(vec![Invalid::new(
+                "cursor",
+                "belongs to another listing (with or without q)",
+            )])),
+        }
     }
 
     /// The primary for the caller's own data and for data that just changed; otherwise a

@@ -13,7 +13,9 @@ pub struct Bio(String);
 impl Bio {
     /// `None` for an empty (or all-blank) text, which clears the bio.
     pub fn parse(field: &'static str, raw: &str) -> Result<Option<Self>, Invalid> {
-        let bio = raw.trim();
+        // Browsers send line breaks from a textarea as CRLF.
+        let bio = raw.replace("\r\n", "\n").replace('\r', "\n");
+        let bio = bio.trim();
         if bio.is_empty() {
             return Ok(None);
         }
@@ -32,7 +34,7 @@ impl Bio {
                 "must not contain control characters other than line breaks and tabs",
             ));
         }
-        Ok(Some(Self(bio.replace("\r\n", "\n"))))
+        Ok(Some(Self(bio.to_owned())))
     }
 
     pub fn as_str(&self) -> &str {
@@ -53,5 +55,7 @@ mod tests {
         assert!(Bio::parse("bio", &"é".repeat(MAX_CHARS + 1)).is_err());
         assert!(Bio::parse("bio", "escape \u{1b}[2J").is_err());
         assert!(Bio::parse("bio", "nul \0").is_err());
+        let crlf = Bio::parse("bio", "one\r\ntwo\rthree").unwrap().unwrap();
+        assert_eq!(crlf.as_str(), "one\ntwo\nthree");
     }
 }

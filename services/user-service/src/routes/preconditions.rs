@@ -5,9 +5,14 @@ use actix_web::{HttpRequest, http::header};
 
 use crate::profiles::Precondition;
 
-/// The ETag of a profile at `version`.
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
+/// The ETag of a profile at `version`: `"3"` for the full view (owner, admins), `"3-public"`
+/// for the view without the e-mail, so a cache never revalidates one view with the other.
+pub fn etag(version: i64, full: bool) -> String {
+    if full {
+        format!("\"{version}\"")
+    } else {
+        format!("\"{version}-public\"")
+    }
 }
 
 /// `If-Match` of `req`. Weak tags never match (RFC 9110 §13.1.1 compares strongly), and
@@ -35,15 +40,15 @@ pub fn if_match(req: &HttpRequest) -> Precondition {
     )
 }
 
-/// Whether `If-None-Match` of `req` names `version` (or `*`): the client's copy is current.
-pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
+/// Whether `If-None-Match` of `req` names `etag` (or `*`): the client's copy is current.
+pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
         // If-None-Match compares weakly.
-        .any(|tag| tag == "*" || strong_version(tag.trim_start_matches("W/")) == Some(version))
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
 }
 
 fn strong_version(tag: &str) -> Option<i64> {
@@ -84,10 +89,16 @@ mod tests {
                 .insert_header((header::IF_NONE_MATCH, value))
                 .to_http_request()
         };
-        assert!(not_modified(&req("\"3\""), 3));
-        assert!(not_modified(&req("W/\"3\""), 3));
-        assert!(not_modified(&req("*"), 3));
-        assert!(!not_modified(&req("\"2\""), 3));
-        assert!(!not_modified(&TestRequest::default().to_http_request(), 3));
+        let current = etag(3, true);
+        assert!(not_modified(&req("\"3\""), &current));
+        assert!(not_modified(&req("W/\"3\""), &current));
+        assert!(not_modified(&req("*"), &current));
+        assert!(!not_modified(&req("\"2\""), &current));
+        assert!(!not_modified(&req("\"3-public\""), &current));
+        assert!(not_modified(&req("\"3-public\""), &etag(3, false)));
+        assert!(!not_modified(
+            &TestRequest::default().to_http_request(),
+            &current
+        ));
     }
 }

@@ -63,18 +63,25 @@ pub struct ProfilePage {
     next_cursor: Option<String>,
 }
 
-/// 200 with the profile and its ETag, or 304 when the client's copy is current.
-fn respond(req: &HttpRequest, profile: Profile, caller: &AuthUser) -> HttpResponse {
-    let tag = etag(profile.version);
-    if not_modified(req, profile.version) {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag))
-            .finish();
-    }
-    HttpResponse::Ok()
+/// 200 with the profile and its ETag; for a read, 304 when the client's copy is current. The
+/// answer depends on who asks (the e-mail), hence `Vary` and `private`.
+fn respond(req: &HttpRequest, profile: Profile, caller: &AuthUser, read: bool) -> HttpResponse {
+    let tag = etag(profile.version, caller.may_act_for(profile.id));
+    let fresh = read && not_modified(req, &tag);
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
         .insert_header((header::ETAG, tag))
         .insert_header((header::CACHE_CONTROL, "private, no-cache"))
-        .json(ProfileView::new(profile, caller))
+        .insert_header((header::VARY, "Authorization, Cookie"));
+    if fresh {
+        response.finish()
+    } else {
+        response.json(ProfileView::new(profile, caller))
+    }
 }
 
 fn parse_changes(body: web::Json<ProfileChangesRequest>) -> Result<ProfileChanges, ApiError> {
@@ -103,7 +110,7 @@ pub async fn get_me(
     profiles: web::Data<Profiles>,
 ) -> Result<HttpResponse, ApiError> {
     let profile = profiles.get(&user, user.id).await?;
-    Ok(respond(&req, profile, &user))
+    Ok(respond(&req, profile, &user, true))
 }
 
 /// Any user's profile (the e-mail only for its owner and admins).
@@ -130,7 +137,7 @@ pub async fn get(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let profile = profiles.get(&user, id.into_inner()).await?;
-    Ok(respond(&req, profile, &user))
+    Ok(respond(&req, profile, &user, true))
 }
 
 /// Change the caller's own profile (see `PATCH /v1/users/{id}`).
@@ -161,7 +168,7 @@ pub async fn update_me(
     let profile = profiles
         .update(&user, user.id, changes, if_match(&req))
         .await?;
-    Ok(respond(&req, profile, &user))
+    Ok(respond(&req, profile, &user, false))
 }
 
 /// Change a profile (its owner or an admin).
@@ -199,7 +206,7 @@ pub async fn update(
     let profile = profiles
         .update(&user, id.into_inner(), changes, if_match(&req))
         .await?;
-    Ok(respond(&req, profile, &user))
+    Ok(respond(&req, profile, &user, false))
 }
 
 /// Delete a profile and its account (its owner or an admin).
@@ -245,7 +252,8 @@ pub struct ListQuery {
     q: Option<String>,
 }
 
-/// Every profile, in registration order (admins only).
+/// Every profile, in registration order, or those whose e-mail or display name starts with
+/// `q`, ordered by the matching text (admins only).
 ///
 /// Keyset pagination: each page costs the same however deep it is.
 #[utoipa::path(
@@ -265,13 +273,15 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let ListQuery { limit, cursor, q } = query.into_inner();
-    let prefix = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    let prefix = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     let too_long = prefix
         .as_ref()
-        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS)
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS || q.chars().any(char::is_control))
         .then(|| FieldError {
             field: "q".into(),
-            message: format!("must be at most {MAX_QUERY_CHARS} characters"),
+            message: format!(
+                "must be at most {MAX_QUERY_CHARS} characters, without control characters"
+            ),
         });
     let page = match (PageRequest::parse(limit, cursor.as_deref()), too_long) {
         (Ok(page), None) => page,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::{
     dsl::{exists, sql},
     prelude::*,
-    sql_types::{Bool, Text},
+    sql_types::{BigInt, Bool, Nullable, Text},
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,16 @@ use crate::schema::{profile_tombstones, profiles};
 
 /// A profile row. Serialisable because it is also what the cache holds.
 #[derive(
-    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, Deserialize,
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Queryable,
+    QueryableByName,
+    Selectable,
+    Insertable,
+    Serialize,
+    Deserialize,
 )]
 #[diesel(table_name = profiles)]
 pub struct Profile {
@@ -96,16 +105,26 @@ pub async fn update(
         .await
 }
 
-/// Whether another profile uses `email` (already normalised).
-pub async fn email_in_use(
+/// Whether another profile uses `email` (already normalised). Takes a transaction-scoped
+/// advisory lock on the address first, so two changes to the same address serialise and the
+/// second sees the first once it commits. (There is no unique constraint on purpose:
+/// auth-service decides who signs in with an address, and a `UserCreated` must always be able
+/// to create its profile.)
+pub async fn claim_email(
     conn: &mut AsyncPgConnection,
     email: &str,
     except: Uuid,
 ) -> QueryResult<bool> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<Text, _>(format!("profile-email:{email}"))
+        .execute(conn)
+        .await?;
     diesel::select(exists(
-        profiles::table
-            .filter(profiles::id.ne(except))
-            .filter(sql::<Bool>(r#"lower(email) COLLATE "C" = "#).bind::<Text, _>(email)),
+        profiles::table.filter(profiles::id.ne(except)).filter(
+            sql::<Bool>(r#"lower(email) COLLATE "C" = lower("#)
+                .bind::<Text, _>(email)
+                .sql(")"),
+        ),
     ))
     .get_result(conn)
     .await
@@ -132,13 +151,10 @@ pub async fn delete(
 }
 
 /// Up to `fetch` profiles with ids after `after`, in id order (ids are UUIDv7, so this is
-/// registration order), optionally only those whose lower-cased e-mail or display name starts
-/// with `prefix` (already lower-cased). Every page is an index range scan: on the primary key,
-/// or on the two prefix indexes.
+/// registration order): one range scan on the primary key, however deep the page.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     after: Option<Uuid>,
-    prefix: Option<&str>,
     fetch: i64,
 ) -> QueryResult<Vec<Profile>> {
     let mut query = profiles::table
@@ -149,20 +165,59 @@ pub async fn list(
     if let Some(after) = after {
         query = query.filter(profiles::id.gt(after));
     }
-    if let Some(prefix) = prefix {
-        // Every text starting with `prefix` sorts, byte-wise, in [prefix, prefix + U+10FFFF).
-        let upper = format!("{prefix}\u{10FFFF}");
-        query = query.filter(
-            sql::<Bool>(r#"((lower(email) COLLATE "C" >= "#)
-                .bind::<Text, _>(prefix.to_owned())
-                .sql(r#" AND lower(email) COLLATE "C" < "#)
-                .bind::<Text, _>(upper.clone())
-                .sql(r#") OR (lower(display_name) COLLATE "C" >= "#)
-                .bind::<Text, _>(prefix.to_owned())
-                .sql(r#" AND lower(display_name) COLLATE "C" < "#)
-                .bind::<Text, _>(upper)
-                .sql("))"),
-        );
-    }
     query.load(conn).await
+}
+
+/// A profile found by [`search`], with the text it matched and is ordered by.
+#[derive(Debug, Clone, QueryableByName, Serialize, Deserialize)]
+pub struct SearchHit {
+    #[diesel(embed)]
+    pub profile: Profile,
+    /// The lower-cased e-mail, or display name, that starts with the prefix.
+    #[diesel(sql_type = Text)]
+    pub sort_key: String,
+}
+
+/// Up to `fetch` profiles whose e-mail or display name starts with `prefix`
+/// (case-insensitively, as PostgreSQL's `lower` folds case), ordered by the matching text
+/// (the e-mail when both match) and then the id, after `after` (a previous hit's
+/// `(sort_key, id)`).
+///
+/// Each branch of the union is one range scan on its `(lower(…) COLLATE "C", id)` index that
+/// starts at the cursor and stops after `fetch` rows; a merge keeps the order. The only lower
+/// bound is the row comparison with the cursor (the prefix itself on the first page): given two,
+/// PostgreSQL may start the scan at the looser one, and the cost would grow with the depth.
+pub async fn search(
+    conn: &mut AsyncPgConnection,
+    prefix: &str,
+    after: Option<(String, Uuid)>,
+    fetch: i64,
+) -> QueryResult<Vec<SearchHit>> {
+    let (after_key, after_id) = after.unzip();
+    // Every text starting with the prefix sorts, byte-wise, before prefix + U+10FFFF.
+    diesel::sql_query(
+        r#"(SELECT p.*, lower(p.email) COLLATE "C" AS sort_key FROM profiles p
+             WHERE lower(p.email) COLLATE "C" < lower($1) || chr(1114111)
+               AND (lower(p.email) COLLATE "C", p.id)
+                   > (COALESCE($2, lower($1)), COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid))
+             ORDER BY lower(p.email) COLLATE "C", p.id
+             LIMIT $4)
+           UNION ALL
+           (SELECT p.*, lower(p.display_name) COLLATE "C" AS sort_key FROM profiles p
+             WHERE lower(p.display_name) COLLATE "C" < lower($1) || chr(1114111)
+               AND NOT (lower(p.email) COLLATE "C" >= lower($1)
+                        AND lower(p.email) COLLATE "C" < lower($1) || chr(1114111))
+               AND (lower(p.display_name) COLLATE "C", p.id)
+                   > (COALESCE($2, lower($1)), COALESCE($3, '00000000-0000-0000-0000-000000000000'::uuid))
+             ORDER BY lower(p.display_name) COLLATE "C", p.id
+             LIMIT $4)
+           ORDER BY sort_key, id
+           LIMIT $4"#,
+    )
+    .bind::<Text, _>(prefix)
+    .bind::<Nullable<Text>, _>(after_key)
+    .bind::<Nullable<diesel::sql_types::Uuid>, _>(after_id)
+    .bind::<BigInt, _>(fetch)
+    .load(conn)
+    .await
 }

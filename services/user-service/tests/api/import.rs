@@ -54,9 +54,28 @@ async fn an_import_loads_valid_rows_once_and_publishes_only_when_asked() {
     let again = import::run(&url, &options, |_| {}).await.unwrap();
     assert_eq!(
         (again.read, again.imported, again.skipped),
-        (3, 1, 2),
-        "ids a and b exist; the id-less row gets a new id"
+        (3, 0, 3),
+        "ids a and b exist, and so does the id-less row's e-mail"
     );
+    let duplicates = write_csv(
+        "email,display_name\nnew@example.com,First\nNEW@example.com,Second\nGrace@example.com,Taken\n",
+    );
+    let report = import::run(
+        &url,
+        &ImportOptions {
+            file: duplicates.clone(),
+            emit_events: false,
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.imported, report.skipped),
+        (1, 2),
+        "one profile per address"
+    );
+    std::fs::remove_file(duplicates).unwrap();
     assert_eq!(profile_count(&app).await, 4);
 
     let admin = app.admin().await;

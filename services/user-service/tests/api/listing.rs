@@ -12,9 +12,15 @@ use crate::helpers::{TestApp, spawn_app};
 /// Loads `count` synthetic profiles (`user{n:07}@example.com`, "User {n:07}") with the bulk
 /// importer.
 pub async fn load_profiles(app: &TestApp, count: u64) {
+    let mut csv = Vec::new();
+    import::write_synthetic_csv(count, &mut csv).unwrap();
+    load_csv(app, &csv, count).await;
+}
+
+/// Imports `csv`, which must create `count` profiles.
+async fn load_csv(app: &TestApp, csv: &[u8], count: u64) {
     let file = csv_file();
-    let mut out = std::fs::File::create(&file).unwrap();
-    import::write_synthetic_csv(count, &mut out).unwrap();
+    std::fs::write(&file, csv).unwrap();
     let options = ImportOptions {
         file: file.clone(),
         emit_events: false,
@@ -77,7 +83,10 @@ async fn paging_through_thousands_of_profiles_returns_each_once_in_order() {
         &format!("limit=100&cursor={}", cursors[9]),
     )
     .await;
-    load_profiles(&app, 10).await;
+    let later: String = (0..10)
+        .map(|n| format!("later{n}@example.com,Later {n}\n"))
+        .collect();
+    load_csv(&app, format!("email,display_name\n{later}").as_bytes(), 10).await;
     let after = page(
         &app,
         &admin.token,
@@ -121,6 +130,30 @@ async fn q_finds_profiles_by_e_mail_or_display_name_prefix() {
         assert_eq!(found, expected(&q.to_lowercase()), "q={q}");
     }
     assert_eq!(expected("user000012"), 10);
+
+    // Search pages are ordered by the matching text; their cursors only fit searches.
+    let body = page(&app, &admin.token, "limit=5&q=user%200000").await;
+    let names: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["display_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "User 0000000",
+            "User 0000001",
+            "User 0000002",
+            "User 0000003",
+            "User 0000004"
+        ]
+    );
+    let cursor = body["next_cursor"].as_str().unwrap();
+    let mixed = app
+        .get_as(&admin.token, &format!("/v1/users?cursor={cursor}"))
+        .await;
+    assert_eq!(mixed.status(), 422);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,6 +179,8 @@ async fn only_admins_list_and_bad_paging_parameters_are_422() {
         let body: Value = response.json().await.unwrap();
         assert!(body["code"].is_string());
     }
+    let control = app.get_as(&admin.token, "/v1/users?q=a%00b").await;
+    assert_eq!(control.status(), 422);
     let long = "a".repeat(101);
     let response = app
         .get_as(&admin.token, &format!("/v1/users?q={long}"))

@@ -127,6 +127,20 @@ async fn a_current_etag_gets_304_and_the_openapi_document_is_served() {
     assert_eq!(response.status(), 304);
     assert_eq!(response.headers()["etag"], "\"1\"");
 
+    // Another user's view has no e-mail, and so its own ETag: a shared cache cannot answer
+    // one view with the other.
+    let stranger = app.identity.sign_in(Uuid::now_v7(), &[Role::User]).await;
+    let public = app
+        .get_as(&stranger.token, &format!("/v1/users/{}", user.id))
+        .await;
+    assert_eq!(public.headers()["etag"], "\"1-public\"");
+    assert!(
+        public.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .contains("Authorization")
+    );
+
     let document: Value = app
         .client
         .get(app.url("/v1/users/openapi.json"))
