@@ -2,6 +2,7 @@
 //! gets its own database (created from the migrations, dropped afterwards) and its own topic
 //! names, so tests run in parallel under nextest without sharing state.
 //!
+//! - [`ApiClient`]: requests (with or without a bearer token) to a service under test;
 //! - [`TestDatabase`]: a fresh PostgreSQL database per test (`TEST_DATABASE_URL` points at
 //!   the server, default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! - [`TestTopics`]: a unique `KAFKA_TOPIC_PREFIX` per test on the shared broker
@@ -17,6 +18,7 @@
 // A test-support crate: when setup fails, panicking with a clear message is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod api;
 mod broker;
 mod database;
 mod identity;
@@ -25,6 +27,7 @@ mod publish;
 mod redis_server;
 mod topics;
 
+pub use api::ApiClient;
 pub use broker::BrokerProcess;
 pub use database::TestDatabase;
 pub use identity::{TestIdentity, TestUser};

@@ -8,7 +8,8 @@
 //! - [`metrics`]: Prometheus `/metrics` and per-route request metrics;
 //! - [`client_ip`]: the client's address behind trusted proxies;
 //! - [`idempotency`]: `Idempotency-Key` replays for retried POSTs;
-//! - [`pagination`]: keyset pages, `?limit=&cursor=` → `{items, next_cursor}`.
+//! - [`pagination`]: keyset pages, `?limit=&cursor=` → `{items, next_cursor}`;
+//! - [`openapi`]: what every service's OpenAPI document shares (token security schemes).
 //!
 //! [`configure`] mounts the operational routes, and [`App`](actix_web::App)s wrap
 //! [`request_id::middleware`], [`tracing::logger`] and [`metrics::middleware`].
@@ -17,6 +18,7 @@ pub mod client_ip;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod request_id;

@@ -19,7 +19,7 @@ use marquee_common::{
     telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;
-use marquee_testkit::{RecordCollector, TestDatabase, TestPublisher, TestTopics};
+use marquee_testkit::{ApiClient, RecordCollector, TestDatabase, TestPublisher, TestTopics};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 
@@ -28,8 +28,7 @@ pub const AUDIENCE: &str = "marquee-api";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: ApiClient,
     pub topics: TestTopics,
     /// The folder holding the service's signing key (tests forge tokens with it).
     pub keys_dir: PathBuf,
@@ -109,12 +108,11 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let application = Application::build(config)
         .await
         .expect("auth-service builds");
-    let address = format!("http://127.0.0.1:{}", application.port());
+    let port = application.port();
     let shutdown = CancellationToken::new();
     tokio::spawn(application.run_until_stopped(shutdown.clone()));
     TestApp {
-        address,
-        client: reqwest::Client::new(),
+        api: ApiClient::new(port),
         topics,
         keys_dir,
         database,
@@ -122,61 +120,15 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// `GET` with `Authorization: Bearer <token>`.
-    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// `POST` with a bearer token and an optional JSON body.
-    pub async fn post_as(
-        &self,
-        token: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.post(self.url(path)).bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        request.send().await.expect("request")
-    }
-
-    pub async fn delete_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
     /// Registers `email` with `password` and a valid name; returns the user id.
     pub async fn register(&self, email: &str, password: &str) -> String {
         let response = self

@@ -6,11 +6,8 @@ mod preconditions;
 mod profiles;
 
 use actix_web::{HttpResponse, middleware::from_fn, web};
-use marquee_common::http::{FieldError, Problem, idempotency};
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
+use marquee_common::http::{FieldError, Problem, idempotency, openapi::TokenSecurity};
+use utoipa::OpenApi;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -52,36 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         profiles::list,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&Security),
+    modifiers(&TokenSecurity),
     security(("bearer" = []), ("cookie" = [])),
     tags((name = "users", description = "Profiles")),
 )]
 pub struct ApiDoc;
-
-/// Declares the two ways to send an access token.
-#[derive(Debug)]
-struct Security;
-
-impl Modify for Security {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        components.add_security_scheme(
-            "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(
-                marquee_common::auth::ACCESS_COOKIE,
-            ))),
-        );
-    }
-}
 
 /// `GET /v1/users/openapi.json`.
 async fn openapi() -> HttpResponse {

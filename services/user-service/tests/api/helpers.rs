@@ -18,7 +18,7 @@ use marquee_proto_events::{
     users::v1::{UserCreated, UserDeleted, UserUpdated},
 };
 use marquee_testkit::{
-    RecordCollector, TestDatabase, TestIdentity, TestPublisher, TestTopics, TestUser,
+    ApiClient, RecordCollector, TestDatabase, TestIdentity, TestPublisher, TestTopics, TestUser,
     eventually_async,
 };
 use serde_json::Value;
@@ -26,8 +26,7 @@ use user_service::{Application, config::Config};
 use uuid::Uuid;
 
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: ApiClient,
     pub topics: TestTopics,
     pub identity: TestIdentity,
     pub database: TestDatabase,
@@ -77,12 +76,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let application = Application::build(config)
         .await
         .expect("user-service builds");
-    let address = format!("http://127.0.0.1:{}", application.port());
+    let port = application.port();
     let shutdown = CancellationToken::new();
     tokio::spawn(application.run_until_stopped(shutdown.clone()));
     TestApp {
-        address,
-        client: reqwest::Client::new(),
+        api: ApiClient::new(port),
         topics,
         identity,
         database,
@@ -105,39 +103,15 @@ pub fn email() -> String {
     format!("user-{}@example.com", Uuid::now_v7().simple())
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = ApiClient;
+
+    fn deref(&self) -> &ApiClient {
+        &self.api
+    }
+}
+
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
-        self.client
-            .patch(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    pub async fn delete_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
     pub fn publisher(&self) -> TestPublisher {
         TestPublisher::new(&self.topics.config)
     }
