@@ -12,6 +12,7 @@
 //! | [`rate_limit`] | token-bucket rate limits shared through Redis |
 //! | [`kafka`] | CloudEvents envelope, transactional outbox + relay, idempotent consumer |
 //! | [`shutdown`] | cancellation on SIGTERM/Ctrl-C |
+//! | [`service`] | a service's start-up errors and background loops |
 //! | [`retry`] | exponential backoff with jitter |
 //!
 //! Services depend on this crate and on `marquee-proto-events` (the event contracts); they
@@ -28,6 +29,7 @@ pub mod rate_limit;
 pub mod redis;
 pub mod retry;
 pub mod schema;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -65,9 +65,38 @@ impl ApiClient {
         request.send().await.expect("request")
     }
 
+    /// `PUT` with a bearer token and no body.
+    pub async fn put_as(&self, token: &str, path: &str) -> reqwest::Response {
+        let request = self.client.put(self.url(path)).bearer_auth(token);
+        request.send().await.expect("request")
+    }
+
     /// `DELETE` with a bearer token.
     pub async fn delete_as(&self, token: &str, path: &str) -> reqwest::Response {
         let request = self.client.delete(self.url(path)).bearer_auth(token);
         request.send().await.expect("request")
+    }
+
+    /// The sum of a Prometheus metric's samples on `/metrics` whose labels include `labels`
+    /// (0 if it has not been counted yet).
+    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let text = self
+            .get("/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|line| {
+                line.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .filter(|line| {
+                labels
+                    .iter()
+                    .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
+            })
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 }

@@ -54,6 +54,28 @@ impl TestDatabase {
         SecretString::from(self.url.clone())
     }
 
+    /// Waits until a consumer has applied (or skipped as a duplicate) event `event_id`: its
+    /// inbox row exists.
+    pub async fn wait_applied(&self, event_id: uuid::Uuid) {
+        use diesel::{ExpressionMethods, QueryDsl, dsl::count_star};
+        use marquee_common::schema::inbox;
+        crate::eventually_async(
+            std::time::Duration::from_secs(30),
+            "the event to be applied",
+            || async {
+                let mut conn = self.connection().await;
+                let seen: i64 = inbox::table
+                    .filter(inbox::event_id.eq(event_id))
+                    .select(count_star())
+                    .get_result(&mut conn)
+                    .await
+                    .expect("inbox query");
+                (seen > 0).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// A pool on this database.
     pub fn pool(&self) -> PgPool {
         let config = DatabaseConfig::for_url(self.url.clone());

@@ -7,6 +7,7 @@ use std::{
 };
 
 use marquee_common::kafka::{KafkaConfig, admin, envelope::header_map};
+use marquee_proto_events::Event;
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
     consumer::{Consumer, StreamConsumer},
@@ -141,6 +142,29 @@ impl RecordCollector {
     /// What was read so far.
     pub fn records(&self) -> Vec<CollectedRecord> {
         self.records.lock().expect("collector lock").clone()
+    }
+
+    /// Every event of type `E` read so far, decoded (records of other `ce_type`s skipped).
+    pub fn events<E: Event>(&self) -> Vec<E> {
+        self.records()
+            .into_iter()
+            .filter(|r| r.headers.get("ce_type").map(String::as_str) == Some(E::CE_TYPE))
+            .map(|r| E::decode(r.payload.as_slice()).expect("a well-formed event"))
+            .collect()
+    }
+
+    /// Waits until at least `n` events of type `E` for which `about` holds were read;
+    /// returns them.
+    pub async fn wait_for_events<E: Event>(&self, n: usize, about: impl Fn(&E) -> bool) -> Vec<E> {
+        crate::eventually(
+            Duration::from_secs(30),
+            &format!("{n} {} events", E::CE_TYPE),
+            || {
+                let events: Vec<E> = self.events::<E>().into_iter().filter(&about).collect();
+                (events.len() >= n).then_some(events)
+            },
+        )
+        .await
     }
 
     /// Waits until at least `n` records were read; returns them.

@@ -43,16 +43,18 @@ use std::sync::Arc;
 
 use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use futures::FutureExt;
 use marquee_common::{
     auth::{TokenVerifier, VerifierConfig},
-    db::{self, DatabaseCheck, DbError},
+    db::{self, DatabaseCheck},
     http::{self, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics},
-    kafka::{KafkaCheck, KafkaError, consumer::InboxConsumer, relay::OutboxRelay},
+    kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     rate_limit::RateLimiter,
     redis::{self as redis_conn, RedisCheck},
+    service::Background,
     shutdown::CancellationToken,
 };
+
+pub use marquee_common::service::StartupError;
 
 use crate::{
     accounts::Accounts,
@@ -60,40 +62,18 @@ use crate::{
     config::{Config, KeySource, SERVICE},
     events::users::UsersHandler,
     hashing::PasswordHasher,
-    keys::{KeyError, SigningKeys},
+    keys::SigningKeys,
     store::{sessions::SessionStore, throttle::LoginThrottle},
 };
 
 /// auth-service's own migrations (the outbox/inbox ones come from `marquee-common`).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("database: {0}")]
-    Database(#[from] DbError),
-    #[error("Redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("Kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error("signing keys: {0}")]
-    Keys(#[from] KeyError),
-    #[error("password hashing: {0}")]
-    Hashing(#[from] hashing::HashError),
-    #[error("the signing keys' JWKS is unreadable: {0}")]
-    Jwks(#[from] serde_json::Error),
-    #[error("bootstrap admin: {0}")]
-    BootstrapAdmin(AdminError),
-    #[error(transparent)]
-    Listen(#[from] http::ListenError),
-}
-
 /// A built, not yet running, auth-service.
 pub struct Application {
     port: u16,
     server: Server,
-    relay: OutboxRelay,
-    consumer: InboxConsumer<UsersHandler>,
+    background: Background,
 }
 
 impl std::fmt::Debug for Application {
@@ -114,12 +94,14 @@ impl Application {
         let producer = config.kafka.producer()?;
         let keys = match &config.tokens.keys {
             KeySource::Dir { dir, signing_kid } => {
-                SigningKeys::load_dir(dir, signing_kid.as_deref())?
+                SigningKeys::load_dir(dir, signing_kid.as_deref())
+                    .map_err(|e| StartupError::component("signing keys", e))?
             }
             KeySource::Generated => SigningKeys::generate(),
         };
         let hasher =
-            PasswordHasher::new(config.bcrypt_cost, config.hash_threads, config.hash_queue)?;
+            PasswordHasher::new(config.bcrypt_cost, config.hash_threads, config.hash_queue)
+                .map_err(|e| StartupError::component("password hashing", e))?;
         if let Some(admin) = &config.bootstrap_admin {
             bootstrap_admin(&pool, &hasher, admin).await?;
         }
@@ -136,7 +118,8 @@ impl Application {
             },
             redis.clone(),
             keys.jwks(),
-        )?;
+        )
+        .map_err(|e| StartupError::component("the signing keys' JWKS", e))?;
         let accounts = Accounts {
             pool: pool.clone(),
             hasher,
@@ -163,22 +146,23 @@ impl Application {
             .with(DatabaseCheck::new("postgres", pool.clone()))
             .with(RedisCheck::new(redis))
             .with(KafkaCheck::new(producer));
-        let relay = OutboxRelay::new(
-            config.database.url.clone(),
-            config.kafka.clone(),
-            SERVICE,
-            config.relay.clone(),
-            &metrics,
-        );
-        let consumer = InboxConsumer::new(
-            pool,
-            config.kafka.clone(),
-            config.consumer.clone(),
-            UsersHandler {
-                accounts: accounts.clone(),
-            },
-            &metrics,
-        );
+        let background = Background::new()
+            .with_relay(OutboxRelay::new(
+                config.database.url.clone(),
+                config.kafka.clone(),
+                SERVICE,
+                config.relay.clone(),
+                &metrics,
+            ))
+            .with_consumer(InboxConsumer::new(
+                pool,
+                config.kafka.clone(),
+                config.consumer.clone(),
+                UsersHandler {
+                    accounts: accounts.clone(),
+                },
+                &metrics,
+            ));
 
         let accounts = web::Data::new(accounts);
         let verifier = web::Data::new(verifier);
@@ -195,8 +179,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            relay,
-            consumer,
+            background,
         })
     }
 
@@ -208,11 +191,7 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
     /// relay and the consumer.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let tasks = vec![
-            self.relay.run(shutdown.clone()).boxed(),
-            self.consumer.run_or_stop(shutdown.clone()).boxed(),
-        ];
-        marquee_common::shutdown::serve(self.server, tasks, shutdown).await
+        self.background.serve(self.server, shutdown).await
     }
 }
 
@@ -233,6 +212,6 @@ async fn bootstrap_admin(
             tracing::warn!(%error, "bootstrap admin not created");
             Ok(())
         }
-        Err(error) => Err(StartupError::BootstrapAdmin(error)),
+        Err(error) => Err(StartupError::component("bootstrap admin", error)),
     }
 }

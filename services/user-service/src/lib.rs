@@ -31,16 +31,18 @@ mod store;
 
 use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use futures::FutureExt;
 use marquee_common::{
     auth::TokenVerifier,
     cache::TagCache,
-    db::{self, DatabaseCheck, Databases, DbError},
+    db::{self, DatabaseCheck, Databases},
     http::{self, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics},
-    kafka::{KafkaCheck, KafkaError, consumer::InboxConsumer, relay::OutboxRelay},
+    kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     redis::{self as redis_conn, RedisCheck},
+    service::Background,
     shutdown::CancellationToken,
 };
+
+pub use marquee_common::service::StartupError;
 
 use crate::{
     config::{Config, SERVICE},
@@ -53,25 +55,11 @@ pub use routes::ApiDoc;
 /// user-service's own migrations (the outbox/inbox ones come from `marquee-common`).
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-/// Why the service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("database: {0}")]
-    Database(#[from] DbError),
-    #[error("Redis: {0}")]
-    Redis(#[from] redis::RedisError),
-    #[error("Kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    #[error(transparent)]
-    Listen(#[from] http::ListenError),
-}
-
 /// A built, not yet running, user-service.
 pub struct Application {
     port: u16,
     server: Server,
-    relay: OutboxRelay,
-    consumer: InboxConsumer<UsersHandler>,
+    background: Background,
 }
 
 impl std::fmt::Debug for Application {
@@ -102,22 +90,23 @@ impl Application {
             .with(DatabaseCheck::new("postgres", databases.primary().clone()))
             .with(RedisCheck::new(redis.clone()))
             .with(KafkaCheck::new(producer));
-        let relay = OutboxRelay::new(
-            config.database.url.clone(),
-            config.kafka.clone(),
-            SERVICE,
-            config.relay.clone(),
-            &metrics,
-        );
-        let consumer = InboxConsumer::new(
-            databases.primary().clone(),
-            config.kafka.clone(),
-            config.consumer.clone(),
-            UsersHandler {
-                cache: cache.clone(),
-            },
-            &metrics,
-        );
+        let background = Background::new()
+            .with_relay(OutboxRelay::new(
+                config.database.url.clone(),
+                config.kafka.clone(),
+                SERVICE,
+                config.relay.clone(),
+                &metrics,
+            ))
+            .with_consumer(InboxConsumer::new(
+                databases.primary().clone(),
+                config.kafka.clone(),
+                config.consumer.clone(),
+                UsersHandler {
+                    cache: cache.clone(),
+                },
+                &metrics,
+            ));
 
         let profiles = web::Data::new(Profiles::new(databases, cache));
         let verifier = web::Data::new(verifier);
@@ -132,8 +121,7 @@ impl Application {
         Ok(Self {
             port,
             server,
-            relay,
-            consumer,
+            background,
         })
     }
 
@@ -145,10 +133,6 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
     /// relay and the consumer.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let tasks = vec![
-            self.relay.run(shutdown.clone()).boxed(),
-            self.consumer.run_or_stop(shutdown.clone()).boxed(),
-        ];
-        marquee_common::shutdown::serve(self.server, tasks, shutdown).await
+        self.background.serve(self.server, shutdown).await
     }
 }

@@ -92,6 +92,13 @@ impl HandlerError {
     }
 }
 
+/// An id field of an event (`user_id`, `room_id`…); one that is not a UUID can never be
+/// applied, so it is a permanent failure.
+pub fn uuid_field(field: &str, raw: &str) -> Result<uuid::Uuid, HandlerError> {
+    raw.parse()
+        .map_err(|_| HandlerError::permanent(format!("{field} {raw:?} is not a UUID")))
+}
+
 impl From<diesel::result::Error> for HandlerError {
     fn from(error: diesel::result::Error) -> Self {
         Self::transient(error)

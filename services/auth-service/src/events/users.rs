@@ -8,14 +8,13 @@
 
 use diesel_async::AsyncPgConnection;
 use marquee_common::kafka::{
-    consumer::{EventHandler, HandlerError},
+    consumer::{EventHandler, HandlerError, uuid_field},
     envelope::ReceivedEvent,
 };
 use marquee_proto_events::{
     sessions::v1::RevocationReason,
     users::v1::{UserDeleted, UserUpdated},
 };
-use uuid::Uuid;
 
 use crate::{
     accounts::{Accounts, enqueue_revocations},
@@ -29,11 +28,6 @@ pub struct UsersHandler {
     pub accounts: Accounts,
 }
 
-fn user_id(raw: &str) -> Result<Uuid, HandlerError> {
-    raw.parse()
-        .map_err(|_| HandlerError::permanent(format!("user_id {raw:?} is not a UUID")))
-}
-
 impl EventHandler for UsersHandler {
     async fn handle(
         &self,
@@ -45,7 +39,7 @@ impl EventHandler for UsersHandler {
             let Some(email) = updated.email else {
                 return Ok(());
             };
-            let user_id = user_id(&updated.user_id)?;
+            let user_id = uuid_field("user_id", &updated.user_id)?;
             let email = Email::parse("email", &email).map_err(HandlerError::permanent)?;
             match credentials::set_email(conn, user_id, &email).await? {
                 EmailChange::Changed | EmailChange::Unchanged => Ok(()),
@@ -57,7 +51,7 @@ impl EventHandler for UsersHandler {
             }
         } else if event.is::<UserDeleted>() {
             let deleted: UserDeleted = event.decode()?;
-            let user_id = user_id(&deleted.user_id)?;
+            let user_id = uuid_field("user_id", &deleted.user_id)?;
             credentials::disable(conn, user_id).await?;
             let sessions = &self.accounts.sessions;
             let ids = sessions

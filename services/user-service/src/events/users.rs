@@ -5,7 +5,7 @@ use diesel_async::AsyncPgConnection;
 use marquee_common::{
     cache::TagCache,
     kafka::{
-        consumer::{EventHandler, HandlerError},
+        consumer::{EventHandler, HandlerError, uuid_field},
         envelope::ReceivedEvent,
     },
 };
@@ -34,9 +34,7 @@ impl EventHandler for UsersHandler {
             return Ok(());
         }
         let created: UserCreated = event.decode()?;
-        let id = created.user_id.parse().map_err(|_| {
-            HandlerError::permanent(format!("user_id {:?} is not a UUID", created.user_id))
-        })?;
+        let id = uuid_field("user_id", &created.user_id)?;
         let created_at = created
             .created_at
             .and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, t.nanos.max(0) as u32))

@@ -281,6 +281,6 @@ async fn deleting_publishes_user_deleted_and_the_profile_stays_gone() {
         .publisher()
         .publish(&created(ada.id, &email(), "Ada again"))
         .await;
-    app.wait_applied(replay).await;
+    app.database.wait_applied(replay).await;
     assert_eq!(app.get_as(&admin.token, &path).await.status(), 404);
 }

@@ -147,28 +147,6 @@ impl TestApp {
         .await
     }
 
-    /// Waits until the consumer has applied (or skipped as a duplicate) event `event_id`.
-    pub async fn wait_applied(&self, event_id: Uuid) {
-        use diesel::{ExpressionMethods, QueryDsl, dsl::count_star};
-        use diesel_async::RunQueryDsl;
-        use marquee_common::schema::inbox;
-        eventually_async(
-            Duration::from_secs(30),
-            "the event to be applied",
-            || async {
-                let mut conn = self.database.connection().await;
-                let seen: i64 = inbox::table
-                    .filter(inbox::event_id.eq(event_id))
-                    .select(count_star())
-                    .get_result(&mut conn)
-                    .await
-                    .unwrap();
-                (seen > 0).then_some(())
-            },
-        )
-        .await;
-    }
-
     /// Reads `users.v1` from the beginning.
     pub async fn user_events(&self) -> UserEvents {
         UserEvents(
@@ -178,28 +156,6 @@ impl TestApp {
             )
             .await,
         )
-    }
-
-    /// The value of a Prometheus counter (0 if it has not been counted yet).
-    pub async fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let text = self
-            .client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .filter(|line| line.starts_with(name))
-            .filter(|line| {
-                labels
-                    .iter()
-                    .all(|(k, v)| line.contains(&format!("{k}=\"{v}\"")))
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
     }
 }
 
@@ -220,20 +176,11 @@ impl UserEvents {
     }
 
     /// Every event of type `E` about anyone, as read so far.
-    pub fn all<E: Event + Default>(&self) -> Vec<E> {
-        self.0
-            .records()
-            .into_iter()
-            .filter(|r| r.headers.get("ce_type").map(String::as_str) == Some(E::CE_TYPE))
-            .map(|r| E::decode(r.payload.as_slice()).expect("a well-formed event"))
-            .collect()
+    pub fn all<E: Event>(&self) -> Vec<E> {
+        self.0.events()
     }
 
-    async fn wait<E: Event + Default>(&self, n: usize, about: impl Fn(&E) -> bool) -> Vec<E> {
-        marquee_testkit::eventually(Duration::from_secs(30), "events on users.v1", || {
-            let events: Vec<E> = self.all::<E>().into_iter().filter(&about).collect();
-            (events.len() >= n).then_some(events)
-        })
-        .await
+    async fn wait<E: Event>(&self, n: usize, about: impl Fn(&E) -> bool) -> Vec<E> {
+        self.0.wait_for_events(n, about).await
     }
 }

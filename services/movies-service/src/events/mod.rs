@@ -1,0 +1,3 @@
+//! Events movies-service consumes.
+
+pub mod users;

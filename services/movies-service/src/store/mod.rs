@@ -1,0 +1,3 @@
+//! Storage: watchlists in PostgreSQL (diesel-async).
+
+pub mod watchlist;
