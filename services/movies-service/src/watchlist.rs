@@ -16,7 +16,7 @@ use marquee_proto_events::movies::v1::{WatchlistChange, WatchlistChanged};
 use uuid::Uuid;
 
 use crate::{
-    catalogue::{Catalogue, CatalogueError},
+    catalogue::Catalogue,
     domain::MovieId,
     error::ApiError,
     store::watchlist::{self, Position, WatchlistItem},
@@ -64,13 +64,7 @@ impl Watchlists {
             return Ok((item, Added::AlreadyThere));
         }
         drop(conn);
-        let found = match self.catalogue.movie(movie, None).await {
-            Ok(found) => found.value,
-            Err(CatalogueError::NotFound) => return Err(ApiError::MovieNotFound),
-            Err(CatalogueError::Unavailable(error)) => {
-                return Err(ApiError::CatalogueUnavailable(error));
-            }
-        };
+        let found = self.catalogue.movie(movie, None).await?.value;
         let item = WatchlistItem {
             user_id: user,
             movie_id: movie.get(),
@@ -82,6 +76,7 @@ impl Watchlists {
         let max_items = self.max_items;
         db::transaction(&self.pool, |conn| {
             Box::pin(async move {
+                watchlist::lock_user(conn, user).await?;
                 if watchlist::count(conn, user).await? >= max_items {
                     return Err(ApiError::WatchlistFull { max_items });
                 }
@@ -125,14 +120,17 @@ impl Watchlists {
     }
 }
 
+/// Outbox rows per statement when purging (7 parameters each, under PostgreSQL's 65 535).
+const PURGE_EVENTS_PER_STATEMENT: usize = 1000;
+
 /// Empties a deleted user's watchlist inside the caller's transaction, announcing each removal.
 pub async fn purge(conn: &mut AsyncPgConnection, user: Uuid) -> diesel::QueryResult<usize> {
     let removed = watchlist::purge(conn, user).await?;
-    let events = removed
-        .iter()
-        .map(|movie| NewOutboxEvent::new(&changed(user, *movie, WatchlistChange::Removed)))
-        .collect::<Vec<_>>();
-    if !events.is_empty() {
+    for movies in removed.chunks(PURGE_EVENTS_PER_STATEMENT) {
+        let events = movies
+            .iter()
+            .map(|movie| NewOutboxEvent::new(&changed(user, *movie, WatchlistChange::Removed)))
+            .collect();
         outbox::enqueue_all(conn, events).await?;
     }
     Ok(removed.len())

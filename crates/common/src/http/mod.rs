@@ -100,9 +100,19 @@ pub fn configure(
     }
 }
 
-/// The default service of every app: unknown routes are a 404 problem.
-pub async fn not_found() -> Problem {
-    Problem::not_found("route_not_found", "No such route")
+/// The default service of every app: an unknown path is a 404 problem, a known path asked
+/// with a method it does not serve a 405 (actix falls back here from a resource whose routes
+/// do not match the method, with the resource's pattern still matched).
+pub async fn not_found(req: actix_web::HttpRequest) -> Problem {
+    if req.match_pattern().is_some() {
+        Problem::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "This route does not serve that method",
+        )
+    } else {
+        Problem::not_found("route_not_found", "No such route")
+    }
 }
 
 /// The listener could not be bound.

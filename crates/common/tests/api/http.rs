@@ -122,6 +122,11 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_problem() {
             404,
             "route_not_found",
         ),
+        (
+            test::TestRequest::delete().uri("/v1/things/0193a2b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b"),
+            405,
+            "method_not_allowed",
+        ),
     ];
     for (request, status, code) in cases {
         let response = test::call_service(&app, request.to_request()).await;

@@ -7,8 +7,8 @@
 //! still fail fast); its success closes the breaker, its failure opens it again. A trial
 //! that never reports back (its caller went away) is replaced after another cooldown.
 //!
-//! A 429 is neither: the upstream is alive and asking us to slow down, which the retry loop
-//! honours.
+//! A 429 counts as an answer: the upstream is alive and asking us to slow down, which the
+//! retry loop honours.
 
 use std::{
     sync::Mutex,
@@ -62,9 +62,14 @@ impl CircuitBreaker {
         })
     }
 
-    /// The upstream answered as a healthy server does.
+    /// The upstream answered (any HTTP answer but a 5xx or a refusal of our credentials: it
+    /// is alive). Ends a half-open trial; an attempt that started before the breaker opened
+    /// and answers late does not close it.
     pub fn succeeded(&self) {
-        self.update(|_| (State::Closed { failures: 0 }, ()));
+        self.update(|state| match state {
+            State::Open { .. } => (state, ()),
+            _ => (State::Closed { failures: 0 }, ()),
+        });
     }
 
     /// An attempt failed in a way that says the upstream is unhealthy.
@@ -132,10 +137,17 @@ mod tests {
 
     #[test]
     fn half_open_lets_one_trial_through_and_closes_on_success() {
-        let breaker = breaker(1, Duration::ZERO);
+        let breaker = breaker(1, Duration::from_millis(30));
         breaker.failed();
+        breaker.succeeded();
+        assert!(
+            breaker.permit().is_err(),
+            "a late success does not close it"
+        );
+        std::thread::sleep(Duration::from_millis(40));
         assert!(breaker.permit().is_ok(), "cooldown over: the trial");
         assert_eq!(breaker.gauge.get(), 2);
+        assert!(breaker.permit().is_err(), "only one trial");
         breaker.succeeded();
         assert_eq!(breaker.gauge.get(), 0);
         assert!(breaker.permit().is_ok());

@@ -206,9 +206,13 @@ impl ResponseCache {
             other => other,
         };
         self.count(if cached.is_some() { "expired" } else { "miss" });
-        match self.fly(key, ttl, fetch).await {
-            Ok((json, fresh_for)) => match serde_json::from_str::<Entry<T>>(&json) {
-                Ok(entry) => Ok(Served {
+        let fetched = self
+            .fly(key, ttl, fetch)
+            .await
+            .and_then(|(json, fresh_for)| {
+                let entry = serde_json::from_str::<Entry<T>>(&json)
+                    .map_err(|e| UpstreamError::BadResponse(format!("cache entry: {e}")))?;
+                Ok(Served {
                     // Stored before this request began: another call's fill, found fresh.
                     origin: if entry.stored_at >= now {
                         Origin::Fetched { fresh_for }
@@ -216,9 +220,10 @@ impl ResponseCache {
                         hit(&entry, now)
                     },
                     value: entry.value,
-                }),
-                Err(error) => Err(UpstreamError::BadResponse(format!("cache entry: {error}"))),
-            },
+                })
+            });
+        match fetched {
+            Ok(served) => Ok(served),
             Err(error) => match cached {
                 Some(stale) => {
                     self.count("stale_served");
@@ -255,14 +260,13 @@ impl ResponseCache {
         let cache = self.clone();
         let owned_key = key.to_owned();
         let task = tokio::spawn(async move {
-            let result = cache.fetch_and_store(&owned_key, ttl, fetch).await;
-            cache
-                .inner
-                .flights
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&owned_key);
-            result
+            // Leaves the map however the call ends (a panic included), so the key never
+            // stays stuck on a finished flight.
+            let _landed = Landed {
+                cache: cache.clone(),
+                key: owned_key.clone(),
+            };
+            cache.fetch_and_store(&owned_key, ttl, fetch).await
         });
         let flight = async move { task.await.unwrap_or(Err(UpstreamError::Interrupted)) }
             .boxed()
@@ -278,9 +282,10 @@ impl ResponseCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
-        // Filled by a call that finished between our miss and this flight's start?
+        // Filled by a call that finished between our miss and this flight's start? (An
+        // entry of another shape, from an older version, is fetched again.)
         if let Some(json) = self.read_raw(key).await
-            && let Ok(entry) = serde_json::from_str::<Entry<serde::de::IgnoredAny>>(&json)
+            && let Ok(entry) = serde_json::from_str::<Entry<T>>(&json)
             && entry.fresh_until > now_ms()
         {
             let fresh_for = millis_between(now_ms(), entry.fresh_until);
@@ -364,6 +369,23 @@ impl ResponseCache {
 
     fn since_epoch(&self) -> u64 {
         millis(self.inner.epoch.elapsed())
+    }
+}
+
+/// Removes a flight from the map when its task ends.
+struct Landed {
+    cache: ResponseCache,
+    key: String,
+}
+
+impl Drop for Landed {
+    fn drop(&mut self) {
+        self.cache
+            .inner
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
     }
 }
 

@@ -93,6 +93,10 @@ impl OfflineCatalogue {
     /// *Nosferatu, eine Symphonie des Grauens*.
     pub fn search(&self, query: &SearchQuery, page: PageNumber) -> Listing {
         let wanted = words(query.as_str());
+        if wanted.is_empty() {
+            // Only punctuation: nothing to match (rather than everything).
+            return self.paged(Vec::new(), page);
+        }
         let found = self
             .movies
             .iter()
@@ -244,6 +248,7 @@ mod tests {
         assert!(search("gold rush").contains(&"The Gold Rush".to_owned()));
         assert!(search("häx").iter().any(|t| t.starts_with("Häxan")));
         assert!(search("zzzz no such film").is_empty());
+        assert!(search("!! --").is_empty(), "punctuation matches nothing");
     }
 
     #[test]

@@ -377,15 +377,20 @@ impl TmdbClient {
         let retry_after = retry_after(response.headers());
         match status {
             StatusCode::OK => {
+                // The body is part of the attempt: a stall or reset while reading it is a
+                // transport failure (retried), not a bad answer.
+                let body = match response.bytes().await {
+                    Ok(body) => body,
+                    Err(error) => return self.transport_failure(endpoint, error),
+                };
                 self.breaker.succeeded();
-                match response.json::<T>().await {
+                match serde_json::from_slice::<T>(&body) {
                     Ok(value) => {
                         self.count(endpoint, "ok");
                         Attempt::Answer(Some(value))
                     }
                     Err(error) => {
                         self.count(endpoint, "bad_response");
-                        let error = error.without_url();
                         tracing::error!(endpoint, %error, "TMDb answered with a body we cannot read");
                         Attempt::Fail(UpstreamError::BadResponse(format!("{endpoint}: {error}")))
                     }
@@ -397,6 +402,7 @@ impl TmdbClient {
                 Attempt::Answer(None)
             }
             StatusCode::TOO_MANY_REQUESTS => {
+                self.breaker.succeeded();
                 self.count(endpoint, "rate_limited");
                 tracing::warn!(endpoint, ?retry_after, "TMDb rate limit reached");
                 Attempt::Retry {
@@ -426,6 +432,7 @@ impl TmdbClient {
                 }
             }
             status => {
+                self.breaker.succeeded();
                 self.count(endpoint, "unexpected_status");
                 tracing::error!(endpoint, %status, "TMDb answered with an unexpected status");
                 Attempt::Fail(UpstreamError::BadResponse(format!(

@@ -24,19 +24,30 @@ const OFFLINE_MAX_AGE: u64 = 3600;
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Results page, 1 to 500 (default 1).
+    #[param(minimum = 1, maximum = 500)]
     page: Option<i64>,
     /// ISO 639-1 language, optionally with a region: `en`, `en-US` (default `TMDB_LANGUAGE`).
+    #[param(pattern = r"^\s*([A-Za-z]{2}(-[A-Za-z]{2})?)?\s*$")]
     language: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// What to search for in titles (1 to 200 characters).
+    /// What to search for in titles (1 to 200 characters, not only spaces, no control
+    /// characters).
+    #[param(
+        required = true,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     q: Option<String>,
     /// Results page, 1 to 500 (default 1).
+    #[param(minimum = 1, maximum = 500)]
     page: Option<i64>,
     /// ISO 639-1 language, optionally with a region (default `TMDB_LANGUAGE`).
+    #[param(pattern = r"^\s*([A-Za-z]{2}(-[A-Za-z]{2})?)?\s*$")]
     language: Option<String>,
 }
 
@@ -44,6 +55,7 @@ pub struct SearchParams {
 #[into_params(parameter_in = Query)]
 pub struct LanguageParams {
     /// ISO 639-1 language, optionally with a region (default `TMDB_LANGUAGE`).
+    #[param(pattern = r"^\s*([A-Za-z]{2}(-[A-Za-z]{2})?)?\s*$")]
     language: Option<String>,
 }
 
@@ -55,6 +67,7 @@ pub struct LanguageParams {
     params(ListParams),
     responses(
         (status = 200, description = "A page of popular movies", body = MoviePage),
+        (status = 400, description = "`invalid_query`: a repeated or ill-typed parameter (`page=two`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: page or language", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`catalogue_unavailable`: TMDb is down and nothing is cached", body = Problem, content_type = "application/problem+json"),
     )
@@ -79,6 +92,7 @@ pub async fn popular(
     params(SearchParams),
     responses(
         (status = 200, description = "A page of matching movies (possibly empty)", body = MoviePage),
+        (status = 400, description = "`invalid_query`: a repeated or ill-typed parameter (`page=two`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: empty `q`, page or language", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`catalogue_unavailable`", body = Problem, content_type = "application/problem+json"),
     )
@@ -101,10 +115,10 @@ pub async fn search(
     get,
     path = "/v1/movies/{id}",
     tag = "catalogue",
-    params(("id" = i64, Path, description = "Movie id"), LanguageParams),
+    params(("id" = i64, Path, minimum = 1, description = "Movie id"), LanguageParams),
     responses(
         (status = 200, description = "The movie", body = Movie),
-        (status = 400, description = "`invalid_path`: not a number", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`invalid_path` (not a number) or `invalid_query`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`movie_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: id or language", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`catalogue_unavailable`", body = Problem, content_type = "application/problem+json"),
@@ -130,6 +144,7 @@ pub async fn movie(
     params(LanguageParams),
     responses(
         (status = 200, description = "The genres", body = GenreList),
+        (status = 400, description = "`invalid_query`: a repeated or ill-typed parameter", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: language", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`catalogue_unavailable`", body = Problem, content_type = "application/problem+json"),
     )
@@ -142,8 +157,11 @@ pub async fn genres(
     Ok(respond(catalogue.genres(language).await?))
 }
 
+/// The requested language; blank (`?language=`) means the default, as absent does.
 fn language(raw: Option<String>) -> Result<Option<Language>, Invalid> {
-    raw.map(|raw| Language::parse("language", &raw)).transpose()
+    raw.filter(|raw| !raw.trim().is_empty())
+        .map(|raw| Language::parse("language", &raw))
+        .transpose()
 }
 
 fn one<T>(parsed: Result<T, Invalid>) -> Result<T, Vec<Invalid>> {
@@ -176,7 +194,8 @@ fn respond<T: Serialize>(served: Served<T>) -> HttpResponse {
                     format!("{CACHE_NAME}; hit; ttl={}", fresh_for.as_secs()),
                 ))
                 .insert_header((header::AGE, age.as_secs().to_string()))
-                .insert_header(cache_for(fresh_for.as_secs()));
+                // max-age counts from when the answer was fetched, as Age does.
+                .insert_header(cache_for((age + fresh_for).as_secs()));
         }
         Origin::Fetched { fresh_for } => {
             response

@@ -50,6 +50,7 @@ pub struct WatchlistPage {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -64,6 +65,7 @@ pub struct PageParams {
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 200, description = "A page of the watchlist", body = WatchlistPage),
+        (status = 400, description = "`invalid_query`: a repeated or ill-typed parameter (`limit=ten`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`, `invalid_token` or `session_ended`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: limit or cursor", body = Problem, content_type = "application/problem+json"),
     )
@@ -91,11 +93,12 @@ pub async fn list(
     put,
     path = "/v1/movies/watchlist/{movie_id}",
     tag = "watchlist",
-    params(("movie_id" = i64, Path, description = "Movie id")),
+    params(("movie_id" = i64, Path, minimum = 1, description = "Movie id")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 201, description = "Added; `WatchlistChanged` (ADDED) is published", body = WatchlistEntry),
         (status = 200, description = "Already on the watchlist; nothing changed", body = WatchlistEntry),
+        (status = 400, description = "`invalid_path`: `movie_id` is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`, `invalid_token` or `session_ended`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`movie_not_found`: not in the catalogue", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`watchlist_full`", body = Problem, content_type = "application/problem+json"),
@@ -122,10 +125,11 @@ pub async fn add(
     delete,
     path = "/v1/movies/watchlist/{movie_id}",
     tag = "watchlist",
-    params(("movie_id" = i64, Path, description = "Movie id")),
+    params(("movie_id" = i64, Path, minimum = 1, description = "Movie id")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 204, description = "Not on the watchlist (any more); a removal publishes `WatchlistChanged` (REMOVED)"),
+        (status = 400, description = "`invalid_path`: `movie_id` is not a number", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthenticated`, `invalid_token` or `session_ended`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: movie id", body = Problem, content_type = "application/problem+json"),
     )

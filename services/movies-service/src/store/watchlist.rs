@@ -32,6 +32,16 @@ pub async fn find(
         .optional()
 }
 
+/// Serialises changes to one user's watchlist until the transaction ends, so that two
+/// concurrent adds cannot both pass the size check.
+pub async fn lock_user(conn: &mut AsyncPgConnection, user: Uuid) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<diesel::sql_types::Text, _>(format!("watchlist:{user}"))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// Adds `item` unless that movie is already on the list; returns the row as stored (times at
 /// PostgreSQL's microsecond precision), or `None` if it was there.
 pub async fn add(
