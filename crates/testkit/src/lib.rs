@@ -9,7 +9,8 @@
 //!   (`KAFKA_BROKERS`, default `127.0.0.1:9092`), with its topics created;
 //! - [`BrokerProcess`]: a private tansu broker on a free port, for fault tests that stop and
 //!   restart the broker without disturbing the tests beside them;
-//! - [`RedisProcess`]: a private `redis-server` on a free port, for tests that stop Redis;
+//! - [`RedisProcess`]: a private `redis-server` on a free port, for tests that stop Redis
+//!   ([`redis_url`] is the shared one);
 //! - [`TestPublisher`]: publishes events as another service would;
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
 //! - [`TestIdentity`]: signed-in users with real tokens and sessions, and the JWKS to verify them;
@@ -34,4 +35,6 @@ pub use identity::{TestIdentity, TestUser};
 pub use poll::{eventually, eventually_async};
 pub use publish::TestPublisher;
 pub use redis_server::RedisProcess;
-pub use topics::{CollectedRecord, RecordCollector, TestTopics, shared_brokers};
+pub use topics::{
+    CollectedRecord, RecordCollector, TestTopics, redis_url, relay_config, shared_brokers,
+};

@@ -6,7 +6,9 @@ use std::{
     time::Duration,
 };
 
-use marquee_common::kafka::{KafkaConfig, admin, envelope::header_map};
+use marquee_common::kafka::{
+    KafkaConfig, admin, consumer::ConsumerConfig, envelope::header_map, relay::RelayConfig,
+};
 use marquee_proto_events::Event;
 use rdkafka::{
     ClientConfig, Offset, TopicPartitionList,
@@ -72,6 +74,28 @@ impl TestTopics {
     pub fn group(&self, name: &str) -> String {
         format!("{}{name}", self.config.topic_prefix)
     }
+
+    /// Consumer settings for group `name` (made unique to this test) reading `logical`
+    /// topics, retrying quickly.
+    pub fn consumer_config(&self, name: &str, logical: &[&str]) -> ConsumerConfig {
+        ConsumerConfig {
+            retry_initial: Duration::from_millis(20),
+            ..ConsumerConfig::new(&self.group(name), logical)
+        }
+    }
+}
+
+/// Outbox relay settings for tests: a short fallback poll, so a missed NOTIFY costs little.
+pub fn relay_config() -> RelayConfig {
+    RelayConfig {
+        poll_interval: Duration::from_millis(100),
+        ..RelayConfig::default()
+    }
+}
+
+/// The shared Redis: `REDIS_URL`, default `redis://127.0.0.1:6379`.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// One record read back from a topic.

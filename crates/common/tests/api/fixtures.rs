@@ -206,9 +206,8 @@ impl Running {
 
 pub fn fast_relay_config() -> RelayConfig {
     RelayConfig {
-        poll_interval: Duration::from_millis(100),
         retry_max: Duration::from_millis(500),
-        ..RelayConfig::default()
+        ..marquee_testkit::relay_config()
     }
 }
 
@@ -234,9 +233,8 @@ pub fn start_relay(db: &TestDatabase, topics: &TestTopics) -> Running {
 pub fn consumer_config(topics: &TestTopics) -> ConsumerConfig {
     ConsumerConfig {
         max_attempts: 3,
-        retry_initial: Duration::from_millis(20),
         retry_max: Duration::from_millis(100),
-        ..ConsumerConfig::new(&topics.group(GROUP), &[topics::USERS_V1])
+        ..topics.consumer_config(GROUP, &[topics::USERS_V1])
     }
 }
 

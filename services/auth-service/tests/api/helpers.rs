@@ -12,14 +12,15 @@ use marquee_common::{
     auth::{TokenVerifier, VerifierConfig},
     db::DatabaseConfig,
     http::HttpConfig,
-    kafka::{consumer::ConsumerConfig, relay::RelayConfig},
     rate_limit::{FailMode, Quota},
     redis::{RedisConfig, connect},
     shutdown::CancellationToken,
     telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;
-use marquee_testkit::{ApiClient, RecordCollector, TestDatabase, TestPublisher, TestTopics};
+use marquee_testkit::{
+    ApiClient, RecordCollector, TestDatabase, TestPublisher, TestTopics, redis_url, relay_config,
+};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
 
@@ -43,10 +44,6 @@ impl Drop for TestApp {
     }
 }
 
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
 /// The settings every test starts from: cheap bcrypt, a generous per-IP budget (all tests
 /// share 127.0.0.1), this test's own database, topics and consumer group.
 pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) -> Config {
@@ -55,10 +52,7 @@ pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) ->
         database: DatabaseConfig::for_url(db.url()),
         redis: RedisConfig::for_url(redis_url()),
         kafka: topics.config.clone(),
-        relay: RelayConfig {
-            poll_interval: Duration::from_millis(100),
-            ..RelayConfig::default()
-        },
+        relay: relay_config(),
         telemetry: TelemetryConfig::for_tests("auth-service"),
         tokens: TokenConfig {
             issuer: ISSUER.into(),
@@ -80,10 +74,7 @@ pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) ->
             },
             fail_mode: FailMode::Open,
         },
-        consumer: ConsumerConfig {
-            retry_initial: Duration::from_millis(20),
-            ..ConsumerConfig::new(&topics.group("auth-service"), &[topics::USERS_V1])
-        },
+        consumer: topics.consumer_config("auth-service", &[topics::USERS_V1]),
         bootstrap_admin: None,
         // The cheapest bcrypt cost: tests check behaviour, not hashing strength.
         bcrypt_cost: 4,

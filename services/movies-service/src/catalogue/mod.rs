@@ -293,7 +293,9 @@ impl Catalogue {
     }
 
     /// Names the genres of a listing. Without the genre list (TMDb down and nothing cached),
-    /// the movies are still shown, without genres.
+    /// the movies are still shown, without genres. The list is looked up only once there is a
+    /// listing: concurrently, a failing listing would still cost a genre call, whose success
+    /// would also hide the listing's failure from the circuit breaker's count.
     async fn present(
         &self,
         listing: Served<Listing>,

@@ -5,17 +5,13 @@
 use std::time::Duration;
 
 use marquee_common::{
-    auth::Role,
-    db::DatabaseConfig,
-    http::HttpConfig,
-    kafka::{consumer::ConsumerConfig, relay::RelayConfig},
-    redis::RedisConfig,
-    shutdown::CancellationToken,
-    telemetry::TelemetryConfig,
+    auth::Role, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig,
+    shutdown::CancellationToken, telemetry::TelemetryConfig,
 };
 use marquee_proto_events::{movies::v1::WatchlistChanged, topics};
 use marquee_testkit::{
     ApiClient, RecordCollector, TestDatabase, TestIdentity, TestPublisher, TestTopics, TestUser,
+    redis_url, relay_config,
 };
 use movies_service::{
     Application,
@@ -57,10 +53,6 @@ impl std::ops::Deref for TestApp {
     fn deref(&self) -> &ApiClient {
         &self.api
     }
-}
-
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 /// TMDb settings for a fake at `base_url`: quick retries, a breaker that opens after 5
@@ -112,16 +104,10 @@ pub async fn spawn(
         redis: RedisConfig::for_url(redis_url()),
         catalogue: CatalogueConfig::new(tmdb_config, cache),
         kafka: topics.config.clone(),
-        relay: RelayConfig {
-            poll_interval: Duration::from_millis(100),
-            ..RelayConfig::default()
-        },
+        relay: relay_config(),
         telemetry: TelemetryConfig::for_tests("movies-service"),
         verifier: identity.verifier_config(),
-        consumer: ConsumerConfig {
-            retry_initial: Duration::from_millis(20),
-            ..ConsumerConfig::new(&topics.group("movies-service"), &[topics::USERS_V1])
-        },
+        consumer: topics.consumer_config("movies-service", &[topics::USERS_V1]),
         watchlist_max_items: 5000,
     };
     adjust(&mut config);

@@ -4,14 +4,8 @@
 use std::time::Duration;
 
 use marquee_common::{
-    auth::Role,
-    cache::CacheConfig,
-    db::DatabaseConfig,
-    http::HttpConfig,
-    kafka::{consumer::ConsumerConfig, relay::RelayConfig},
-    redis::RedisConfig,
-    shutdown::CancellationToken,
-    telemetry::TelemetryConfig,
+    auth::Role, cache::CacheConfig, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig,
+    shutdown::CancellationToken, telemetry::TelemetryConfig,
 };
 use marquee_proto_events::{
     Event, topics,
@@ -19,7 +13,7 @@ use marquee_proto_events::{
 };
 use marquee_testkit::{
     ApiClient, RecordCollector, TestDatabase, TestIdentity, TestPublisher, TestTopics, TestUser,
-    eventually_async,
+    eventually_async, redis_url, relay_config,
 };
 use serde_json::Value;
 use user_service::{Application, config::Config};
@@ -37,10 +31,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
-}
-
-pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -61,16 +51,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         redis: RedisConfig::for_url(redis_url()),
         cache,
         kafka: topics.config.clone(),
-        relay: RelayConfig {
-            poll_interval: Duration::from_millis(100),
-            ..RelayConfig::default()
-        },
+        relay: relay_config(),
         telemetry: TelemetryConfig::for_tests("user-service"),
         verifier: identity.verifier_config(),
-        consumer: ConsumerConfig {
-            retry_initial: Duration::from_millis(20),
-            ..ConsumerConfig::new(&topics.group("user-service"), &[topics::USERS_V1])
-        },
+        consumer: topics.consumer_config("user-service", &[topics::USERS_V1]),
     };
     adjust(&mut config);
     let application = Application::build(config)
