@@ -1,6 +1,6 @@
 //! The frame every service's `Application` shares: why start-up failed ([`StartupError`]) and
-//! the loops that run beside the HTTP server ([`Background`]: the outbox relay and the
-//! consumers), served and drained together.
+//! the loops that run beside the HTTP server ([`Background`]: the outbox relay, the
+//! consumers and any other loop), served and drained together.
 //!
 //! ```ignore
 //! let background = Background::new().with_relay(relay).with_consumer(consumer);
@@ -87,6 +87,19 @@ impl Background {
     pub fn with_consumer<H: EventHandler>(mut self, consumer: InboxConsumer<H>) -> Self {
         self.tasks
             .push(Box::new(|shutdown| consumer.run_or_stop(shutdown).boxed()));
+        self
+    }
+
+    /// Any other loop that runs until `shutdown` is cancelled (a [`TopicTail`], a
+    /// subscription).
+    ///
+    /// [`TopicTail`]: crate::kafka::tail::TopicTail
+    pub fn with_task<F, Fut>(mut self, task: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tasks.push(Box::new(|shutdown| task(shutdown).boxed()));
         self
     }
 

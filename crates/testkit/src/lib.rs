@@ -14,6 +14,7 @@
 //! - [`TestPublisher`]: publishes events as another service would;
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
 //! - [`TestIdentity`]: signed-in users with real tokens and sessions, and the JWKS to verify them;
+//! - [`WsClient`]: a WebSocket client speaking JSON frames, for the chat protocol;
 //! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping.
 
 // A test-support crate: when setup fails, panicking with a clear message is the point.
@@ -27,6 +28,7 @@ mod poll;
 mod publish;
 mod redis_server;
 mod topics;
+mod ws;
 
 pub use api::ApiClient;
 pub use broker::BrokerProcess;
@@ -38,3 +40,4 @@ pub use redis_server::RedisProcess;
 pub use topics::{
     CollectedRecord, RecordCollector, TestTopics, redis_url, relay_config, shared_brokers,
 };
+pub use ws::{WsClient, WsOptions};

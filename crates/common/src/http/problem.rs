@@ -190,6 +190,19 @@ impl Problem {
     pub fn code(&self) -> &str {
         &self.code
     }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    /// Per-field errors of a 422.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
 }
 
 impl fmt::Display for Problem {

@@ -7,6 +7,8 @@
 //!   relay per service (PostgreSQL advisory lock), woken by LISTEN/NOTIFY;
 //! - [`consumer`]: applies each event exactly once (inbox table in the handler's
 //!   transaction), commits offsets only after that, dead-letters poison events;
+//! - [`tail`]: reads topics from their end without a group, for per-instance broadcast
+//!   (chat fan-out);
 //! - [`admin`]: topic creation for tools and tests.
 //!
 //! [`KafkaConfig`] holds the connection and producer settings; every client here is built
@@ -19,6 +21,7 @@ pub mod context;
 pub mod envelope;
 pub mod outbox;
 pub mod relay;
+pub mod tail;
 
 use std::time::Duration;
 

@@ -1,0 +1,139 @@
+//! A WebSocket client for tests of the chat protocol: JSON frames in and out, waits with
+//! deadlines, and the close code the server sent.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::{
+    WebSocketStream, client_async,
+    tungstenite::{self, Message, client::IntoClientRequest, http},
+};
+
+/// How long a test waits for the next frame.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected test client.
+pub struct WsClient {
+    stream: WebSocketStream<TcpStream>,
+}
+
+impl std::fmt::Debug for WsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsClient").finish_non_exhaustive()
+    }
+}
+
+/// How to connect.
+#[derive(Debug, Clone, Default)]
+pub struct WsOptions {
+    /// Sent as `Authorization: Bearer …`.
+    pub bearer: Option<String>,
+    /// Sent as `Sec-WebSocket-Protocol` (comma-separated entries).
+    pub protocols: Option<String>,
+    /// The socket's receive buffer, to make a client that cannot keep up.
+    pub recv_buffer: Option<u32>,
+}
+
+impl WsClient {
+    /// Connects to `ws://127.0.0.1:<port><path>` with a bearer token.
+    pub async fn connect(port: u16, path: &str, token: &str) -> Self {
+        let options = WsOptions {
+            bearer: Some(token.to_owned()),
+            ..WsOptions::default()
+        };
+        Self::try_connect(port, path, &options)
+            .await
+            .expect("WebSocket handshake")
+            .0
+    }
+
+    /// Connects; the handshake's failure (a refused upgrade carries the HTTP response) is
+    /// returned, not panicked on.
+    pub async fn try_connect(
+        port: u16,
+        path: &str,
+        options: &WsOptions,
+    ) -> Result<(Self, http::Response<Option<Vec<u8>>>), tungstenite::Error> {
+        let mut request = format!("ws://127.0.0.1:{port}{path}").into_client_request()?;
+        if let Some(token) = &options.bearer {
+            request.headers_mut().insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().expect("header value"),
+            );
+        }
+        if let Some(protocols) = &options.protocols {
+            request.headers_mut().insert(
+                http::header::SEC_WEBSOCKET_PROTOCOL,
+                protocols.parse().expect("header value"),
+            );
+        }
+        let socket = TcpSocket::new_v4()?;
+        if let Some(size) = options.recv_buffer {
+            socket.set_recv_buffer_size(size)?;
+        }
+        let tcp = socket.connect(([127, 0, 0, 1], port).into()).await?;
+        let (stream, response) = client_async(request, tcp).await?;
+        Ok((Self { stream }, response))
+    }
+
+    pub async fn send_json(&mut self, frame: &Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::Text(text.to_owned().into()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next JSON frame (pings and pongs skipped); panics on a close or a timeout.
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .expect("a frame within the timeout")
+                .expect("the connection is open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Binary(_) => panic!("unexpected binary frame"),
+                Message::Close(close) => panic!("closed by the server: {close:?}"),
+            }
+        }
+    }
+
+    /// The next frame whose `type` is `kind`, skipping others.
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next_json().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code (`None` when the connection
+    /// ended without a close frame). Panics if it stays open past the timeout.
+    pub async fn closed(&mut self) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .expect("the server closes the connection within the timeout");
+            match next {
+                Some(Ok(Message::Close(close))) => return close.map(|c| u16::from(c.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Closes from the client side.
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
