@@ -58,7 +58,8 @@ pub struct ChatConfig {
     /// disconnected (close 4008), so it can never hold up a room.
     pub send_queue: usize,
     /// `CHAT_SEND_RATE` (default 5 per second) and `CHAT_SEND_BURST` (default 20): how fast
-    /// one connection may send messages and typing signals.
+    /// one connection may send messages (typing signals are throttled separately, one per
+    /// second per room).
     pub send_rate: f64,
     pub send_burst: u32,
     /// `CHAT_MAX_STRIKES` (default 10): malformed frames and rate-limit violations a

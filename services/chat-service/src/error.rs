@@ -6,7 +6,6 @@
 //! | `room_not_found` | 404 | no such room, or a private room the caller is not in |
 //! | `not_a_member` | 403 | the caller must join the room first |
 //! | `not_room_owner` | 403 | only the room's owner may do this |
-//! | `room_is_private` | 403 | private rooms are joined by invitation of the owner |
 //! | `attachment_not_found` | 404 | no such attachment in this room |
 //! | `validation_failed` | 422 | an input is invalid (per-field `errors`) |
 //! | `attachment_too_large` | 413 | the upload exceeds `ATTACHMENTS_MAX_BYTES` |
@@ -15,7 +14,8 @@
 //! | `presence_unavailable` | 503 | Redis cannot be reached for presence |
 //! | `database_unavailable` | 503 | PostgreSQL is unreachable |
 //!
-//! Missing or invalid tokens are answered by the shared verifier (401 `unauthorized`).
+//! Missing or invalid tokens are answered by the shared verifier (401 `missing_token`,
+//! `invalid_token` or `session_ended`; 503 `auth_unavailable`).
 
 use std::time::Duration;
 
@@ -31,8 +31,6 @@ pub enum ChatError {
     NotAMember,
     #[error("not the room's owner")]
     NotOwner,
-    #[error("the room is private")]
-    PrivateRoom,
     #[error("no such attachment")]
     AttachmentNotFound,
     #[error("invalid input: {0:?}")]
@@ -85,8 +83,6 @@ impl ChatError {
             Self::NotOwner => {
                 Problem::forbidden("not_room_owner", "Only the room's owner may do this")
             }
-            Self::PrivateRoom => Problem::forbidden("room_is_private", "The room is private")
-                .with_detail("private rooms are joined when their owner adds you"),
             Self::AttachmentNotFound => {
                 Problem::not_found("attachment_not_found", "No such attachment")
             }

@@ -141,9 +141,7 @@ impl Rooms {
         if let Some(role) = role {
             return Ok((Room::from_row(row, Some(role)), false));
         }
-        if row.visibility != Visibility::Public.as_str() {
-            return Err(ChatError::PrivateRoom);
-        }
+        // `visible` hid private rooms from non-members: this one is public.
         let joined = store::rooms::add_member(&mut conn, room, user, MEMBER).await?;
         drop(conn);
         if joined {

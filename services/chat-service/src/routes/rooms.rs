@@ -151,8 +151,7 @@ pub async fn get(
     responses(
         (status = 200, description = "Member (already, or now)", body = Room),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`room_is_private`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`room_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`room_not_found` (also for private rooms: they are joined when the owner adds you)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn join(
