@@ -260,18 +260,10 @@ impl Hub {
     /// Hands a stored message to the connections that have its room open, and a
     /// notification to the other connections of its members.
     pub fn deliver(&self, message: &ChatMessage) {
-        let frame = ServerFrame::Message(message).text();
-        let preview: String = message.body.chars().take(PREVIEW_CHARS).collect();
-        let notification = ServerFrame::Notification {
-            room_id: message.room_id,
-            seq: message.seq,
-            sender: &message.sender,
-            preview: &preview,
-        }
-        .text();
         let state = self.read();
         let open = state.open_in.get(&message.room_id);
         if let Some(open) = open {
+            let frame = ServerFrame::Message(message).text();
             for id in open {
                 self.push(
                     &state,
@@ -285,18 +277,32 @@ impl Hub {
                 );
             }
         }
-        if let Some(members) = state.members_in.get(&message.room_id) {
-            for id in members
-                .iter()
-                .filter(|id| open.is_none_or(|o| !o.contains(id)))
-            {
-                self.push(
-                    &state,
-                    *id,
-                    "notification",
-                    Outbound::Frame(notification.clone()),
-                );
-            }
+        let Some(members) = state.members_in.get(&message.room_id) else {
+            return;
+        };
+        let mut notified = members
+            .iter()
+            .filter(|id| open.is_none_or(|o| !o.contains(id)))
+            .peekable();
+        if notified.peek().is_none() {
+            return;
+        }
+        // Built only when some member does not have the room open.
+        let preview: String = message.body.chars().take(PREVIEW_CHARS).collect();
+        let notification = ServerFrame::Notification {
+            room_id: message.room_id,
+            seq: message.seq,
+            sender: &message.sender,
+            preview: &preview,
+        }
+        .text();
+        for id in notified {
+            self.push(
+                &state,
+                *id,
+                "notification",
+                Outbound::Frame(notification.clone()),
+            );
         }
     }
 
@@ -369,16 +375,6 @@ impl Hub {
             }
         }
         ids.len()
-    }
-
-    /// How many connections are open.
-    pub fn len(&self) -> usize {
-        self.read().connections.len()
-    }
-
-    /// Whether no connection is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Counts a close the connection's own task decided (idle, abuse, too big).

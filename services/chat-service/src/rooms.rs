@@ -227,7 +227,18 @@ impl Rooms {
     pub async fn online(&self, user: Uuid, room: Uuid) -> Result<Vec<OnlineUser>, ChatError> {
         let mut conn = db::connection(&self.pool).await?;
         as_member(&mut conn, room, user).await?;
+        drop(conn);
+        self.online_unchecked(room).await
+    }
+
+    /// Who has the room open right now, for a caller whose membership is already known (a
+    /// socket that just joined).
+    pub async fn online_unchecked(&self, room: Uuid) -> Result<Vec<OnlineUser>, ChatError> {
         let users: Vec<Uuid> = self.presence.online(room).await?.into_iter().collect();
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = db::connection(&self.pool).await?;
         let names: std::collections::HashMap<Uuid, String> =
             store::directory::names(&mut conn, &users)
                 .await?

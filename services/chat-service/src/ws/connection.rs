@@ -452,7 +452,7 @@ impl Connection {
         let online = self
             .ctx
             .rooms
-            .online(self.user.id, room_id)
+            .online_unchecked(room_id)
             .await
             .unwrap_or_default();
         self.write(
