@@ -75,6 +75,20 @@ impl Dependencies {
     }
 
     /// The variables that point tests and services at these dependencies.
+    /// The PostgreSQL server (any database on it).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// `KAFKA_BROKERS` for the services.
+    pub fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
     pub fn env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![
             ("TEST_DATABASE_URL", self.database_url.clone()),
@@ -129,18 +143,6 @@ impl Dependencies {
             Ok(())
         })
     }
-
-    pub fn wait_for_interrupt(mut self) {
-        match self.started_broker.as_mut() {
-            // Ctrl-C reaches the whole process group: tansu stops with us.
-            Some(child) => {
-                let _ = child.wait();
-            }
-            None => loop {
-                std::thread::park();
-            },
-        }
-    }
 }
 
 impl Drop for Dependencies {
@@ -154,7 +156,7 @@ impl Drop for Dependencies {
 }
 
 /// Runs one step with a progress line.
-fn step<T>(what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
+pub fn step<T>(what: &str, work: impl FnOnce() -> Result<T>) -> Result<T> {
     println!("==> {what}");
     let started = Instant::now();
     let result = work();

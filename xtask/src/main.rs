@@ -4,8 +4,9 @@
 //!   are there (installing and starting the pinned tansu broker when `KAFKA_BROKERS` is not
 //!   set), then runs the whole workspace suite with nextest (or `cargo test` without it).
 //!   Extra arguments go to the test runner.
-//! - `cargo xtask up`: the same dependencies plus the platform's topics, kept running until
-//!   Ctrl-C. (The services join it as they are built; see the README.)
+//! - `cargo xtask up [--release] [--port N] [--services-from N]`: the whole platform
+//!   locally: dependencies, topics, databases, dev keys, auth, user, movies, two chat
+//!   instances and the gateway, until Ctrl-C ([`stack`]).
 //! - `cargo xtask bench`: the same dependencies, then the benchmarks (optimised builds); the
 //!   figures and how to read them are in `docs/benchmarks.md`.
 //! - `cargo xtask deps`: only checks and prepares the dependencies, then stops what it started.
@@ -14,6 +15,8 @@
 //! exits non-zero. Whatever xtask started, it stops.
 
 mod deps;
+mod postgres;
+mod stack;
 
 use std::process::{Command, ExitCode};
 
@@ -36,7 +39,7 @@ fn run() -> Result<()> {
     match command.as_str() {
         "test" => test(&rest),
         "bench" => bench(&rest),
-        "up" => up(),
+        "up" => stack::up(&stack::Options::parse(&rest)?),
         "deps" => deps::Dependencies::prepare().map(drop),
         "" | "help" | "--help" | "-h" => {
             print!("{}", USAGE);
@@ -53,11 +56,15 @@ commands:
   test [ARGS...]   check dependencies, start the broker if needed, run the whole test suite
                    (ARGS go to cargo nextest / cargo test)
   bench [ARGS...]  dependencies, then the benchmarks in release mode (see docs/benchmarks.md)
-  up               dependencies + topics for local development, until Ctrl-C
+  up [FLAGS]       the whole platform locally until Ctrl-C: dependencies, topics, databases,
+                   dev keys, auth, user, movies, chat (twice) and the gateway
+                     --release            optimised builds
+                     --port N             the gateway's port (default 8080)
+                     --services-from N    auth, user, movies, chat, chat on N..N+4 (default 8081)
   deps             check and prepare the dependencies only
 
 environment:
-  TEST_DATABASE_URL  PostgreSQL server for tests   (default postgres://postgres@127.0.0.1:5432/postgres)
+  TEST_DATABASE_URL  PostgreSQL server             (default postgres://postgres@127.0.0.1:5432/postgres)
   REDIS_URL          Redis                         (default redis://127.0.0.1:6379)
   KAFKA_BROKERS      use this broker instead of starting tansu (default: tansu on 127.0.0.1:9092)
 ";
@@ -104,21 +111,6 @@ fn bench(extra: &[String]) -> Result<()> {
     if !status.success() {
         bail!("the benchmarks failed ({status})");
     }
-    Ok(())
-}
-
-fn up() -> Result<()> {
-    let deps = deps::Dependencies::prepare()?;
-    deps.create_platform_topics()?;
-    println!();
-    println!("Marquee's dependencies are up:");
-    for (name, value) in deps.env() {
-        println!("  {name}={value}");
-    }
-    println!();
-    println!("The services are added to `cargo xtask up` as they are built (see the README).");
-    println!("Press Ctrl-C to stop.");
-    deps.wait_for_interrupt();
     Ok(())
 }
 

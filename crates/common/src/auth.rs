@@ -12,7 +12,7 @@
 //! - `iss`, `aud`, `exp`, `iat` and `nbf` are checked with a small leeway;
 //! - the token's session (`sid`) must still exist in Redis ([`session_key`]): logging out
 //!   ends the session, and the next request with the old token is refused. A positive answer
-//!   is cached in-process for `AUTH_SESSION_CACHE_TTL` (default 2 s): that is the longest a
+//!   is cached in-process for `AUTH_SESSION_CACHE_TTL` (default 500 ms): that is the longest a
 //!   replica may accept a token after its session ended.
 //!
 //! [`AuthUser`] is the actix extractor handlers take; it reads the token from
@@ -112,7 +112,8 @@ pub struct VerifierConfig {
     /// `AUTH_JWKS_CACHE_TTL` (default 5m): keys are refetched when older, so a key removed
     /// from the JWKS stops being accepted.
     pub jwks_cache_ttl: Duration,
-    /// `AUTH_SESSION_CACHE_TTL` (default 2s): how long a live session is remembered.
+    /// `AUTH_SESSION_CACHE_TTL` (default 500ms): how long a live session is remembered; the
+    /// longest a replica accepts a token after logout (the platform promises under a second).
     pub session_cache_ttl: Duration,
     /// Clock skew tolerated on `exp`/`nbf`/`iat` (30 s).
     pub leeway: Duration,
@@ -132,7 +133,8 @@ impl VerifierConfig {
             issuer: env.raw("AUTH_ISSUER").unwrap_or("marquee-auth").to_owned(),
             audience: env.raw("AUTH_AUDIENCE").unwrap_or("marquee-api").to_owned(),
             jwks_cache_ttl: env.duration_or("AUTH_JWKS_CACHE_TTL", Duration::from_secs(300))?,
-            session_cache_ttl: env.duration_or("AUTH_SESSION_CACHE_TTL", Duration::from_secs(2))?,
+            session_cache_ttl: env
+                .duration_or("AUTH_SESSION_CACHE_TTL", Duration::from_millis(500))?,
             leeway: Duration::from_secs(30),
         })
     }
@@ -300,6 +302,19 @@ impl TokenVerifier {
 
     /// Verifies `token` and its session; returns the caller.
     pub async fn verify(&self, token: &str) -> Result<AuthUser, AuthError> {
+        let claims = self.verify_signature(token).await?;
+        self.check_session(claims.sid).await?;
+        Ok(AuthUser {
+            id: claims.sub,
+            session_id: claims.sid,
+            roles: claims.roles,
+        })
+    }
+
+    /// Verifies `token`'s signature and claims only, not whether its session is still alive:
+    /// for callers that only need to know who signed in (the gateway's per-user rate limits),
+    /// never for authorising anything.
+    pub async fn verify_signature(&self, token: &str) -> Result<AccessClaims, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::InvalidToken(format!(
@@ -319,15 +334,9 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = config.leeway.as_secs();
-        let claims = decode::<AccessClaims>(token, &key, &validation)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))?
-            .claims;
-        self.check_session(claims.sid).await?;
-        Ok(AuthUser {
-            id: claims.sub,
-            session_id: claims.sid,
-            roles: claims.roles,
-        })
+        decode::<AccessClaims>(token, &key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))
     }
 
     /// Forgets a session at once (for the service that ends it, so its own replica does not
@@ -480,6 +489,22 @@ impl JwkSet {
             })
             .collect()
     }
+}
+
+/// The prefix of a `Sec-WebSocket-Protocol` entry that carries an access token
+/// (`bearer.<token>`): browsers cannot set headers on a WebSocket handshake.
+pub const TOKEN_SUBPROTOCOL_PREFIX: &str = "bearer.";
+
+/// The access token offered as a `Sec-WebSocket-Protocol` entry, if any.
+pub fn token_from_subprotocols(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix(TOKEN_SUBPROTOCOL_PREFIX))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
 }
 
 /// The access token of a request: `Authorization: Bearer …`, else the access cookie.

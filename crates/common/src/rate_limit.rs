@@ -1,13 +1,23 @@
 //! Rate limits kept in Redis, so every replica shares one budget per key (DESIGN §4).
 //!
-//! A [`RateLimiter`] is a token bucket: `burst` tokens, refilled at `per_minute` tokens a
-//! minute; each request takes one. The check is one atomic Lua script that reads Redis' own
-//! clock (`TIME`), so replicas with skewed clocks agree. An exhausted bucket answers with a
-//! [`Decision`] whose [`problem`](Decision::problem) is a 429 with `Retry-After` and the
-//! `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` headers.
+//! A [`RateLimiter`] applies one of two [`Strategy`]s to a [`Quota`] of `burst` and
+//! `per_minute`:
+//! - **token bucket**: `burst` tokens, refilled at `per_minute` a minute; each request takes
+//!   one or is refused. Bursts pass at once, then the rate holds.
+//! - **leaky bucket** (as a queue): requests leak out at `per_minute` evenly spaced; up to
+//!   `burst` may wait their turn, and the [`Decision`] says how long
+//!   ([`delay`](Decision::delay)) the caller holds the request before passing it on. A full
+//!   queue is refused. Bursts are smoothed instead of passed through, which protects an
+//!   upstream that suffers from spikes (bcrypt logins).
+//!
+//! Each check is one atomic Lua script that reads Redis' own clock (`TIME`), so replicas
+//! with skewed clocks agree. A refusal's [`problem`](Decision::problem) is a 429 with
+//! `Retry-After` and the `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`
+//! headers.
 //!
 //! When Redis cannot be reached the limiter does what [`FailMode`] says: let the request
-//! through (`open`: availability first) or refuse it with a 503 (`closed`: protection first).
+//! through (`RATE_LIMIT_FAIL_OPEN=true`: availability first) or refuse it with a 503
+//! (`false`: protection first).
 
 use std::{sync::LazyLock, time::Duration};
 
@@ -29,16 +39,45 @@ pub enum FailMode {
 }
 
 impl FailMode {
-    /// `RATE_LIMIT_FAIL_MODE` (`open` or `closed`), `default` when unset.
+    /// `RATE_LIMIT_FAIL_OPEN` (`true` or `false`), `default` when unset.
     pub fn from_env(env: &Env, default: FailMode) -> Result<Self, ConfigError> {
-        match env.raw("RATE_LIMIT_FAIL_MODE") {
-            None => Ok(default),
-            Some("open") => Ok(Self::Open),
-            Some("closed") => Ok(Self::Closed),
-            Some(_) => Err(ConfigError::new(
-                "RATE_LIMIT_FAIL_MODE",
-                "must be `open` or `closed`",
+        let open = env.flag_or("RATE_LIMIT_FAIL_OPEN", default == FailMode::Open)?;
+        Ok(if open { Self::Open } else { Self::Closed })
+    }
+}
+
+/// How a [`RateLimiter`] spends its quota (module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Bursts pass at once up to `burst`; then `per_minute`.
+    TokenBucket,
+    /// Requests are spaced evenly at `per_minute`; up to `burst` wait their turn.
+    LeakyBucket,
+}
+
+impl std::str::FromStr for Strategy {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "token_bucket" => Ok(Self::TokenBucket),
+            "leaky_bucket" => Ok(Self::LeakyBucket),
+            _ => Err(ConfigError::new(
+                "strategy",
+                "must be `token_bucket` or `leaky_bucket`",
             )),
+        }
+    }
+}
+
+impl Strategy {
+    /// `name` (`token_bucket` or `leaky_bucket`), `default` when unset.
+    pub fn from_env(env: &Env, name: &str, default: Strategy) -> Result<Self, ConfigError> {
+        match env.raw(name) {
+            None => Ok(default),
+            Some(value) => value
+                .parse()
+                .map_err(|e: ConfigError| ConfigError::new(name, e.problem)),
         }
     }
 }
@@ -84,6 +123,9 @@ pub struct Decision {
     pub reset: Duration,
     /// Until one more request would pass; zero when this one did.
     pub retry_after: Duration,
+    /// How long to hold an allowed request before passing it on (leaky bucket: its turn in
+    /// the queue); zero for a token bucket.
+    pub delay: Duration,
 }
 
 impl Decision {
@@ -128,13 +170,14 @@ impl RateLimitUnavailable {
     }
 }
 
-/// A token-bucket limiter over Redis; cheap to clone.
+/// A limiter over Redis (module docs); cheap to clone.
 #[derive(Clone)]
 pub struct RateLimiter {
     redis: ConnectionManager,
     /// Prefix of the bucket keys (`ratelimit:<name>:`), so limiters never share buckets.
     prefix: String,
     quota: Quota,
+    strategy: Strategy,
     fail_mode: FailMode,
 }
 
@@ -143,6 +186,7 @@ impl std::fmt::Debug for RateLimiter {
         f.debug_struct("RateLimiter")
             .field("prefix", &self.prefix)
             .field("quota", &self.quota)
+            .field("strategy", &self.strategy)
             .field("fail_mode", &self.fail_mode)
             .finish_non_exhaustive()
     }
@@ -177,34 +221,86 @@ redis.call('PEXPIRE', KEYS[1], full + 1000)
 return {allowed, math.floor(tokens), wait, full}
 ";
 
+/// KEYS[1] = queue (the time its last request leaks out); ARGV = capacity, milliseconds
+/// between two requests. Returns {allowed, free places left, ms to wait (the delay if
+/// allowed, until a place frees if refused), ms until the queue is empty}.
+static LEAKY_BUCKET: LazyLock<Script> = LazyLock::new(|| Script::new(LEAKY_BUCKET_LUA));
+const LEAKY_BUCKET_LUA: &str = r"
+local capacity = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local free = tonumber(redis.call('GET', KEYS[1])) or now
+if free < now then
+  free = now
+end
+local ahead = math.ceil((free - now) / interval)
+if ahead >= capacity then
+  local wait = math.ceil(free - now - (capacity - 1) * interval)
+  return {0, 0, wait, math.ceil(free - now)}
+end
+local delay = math.ceil(free - now)
+free = free + interval
+redis.call('SET', KEYS[1], tostring(free), 'PX', math.ceil(free - now) + 1000)
+return {1, capacity - ahead - 1, delay, math.ceil(free - now)}
+";
+
 impl RateLimiter {
-    /// A limiter named `name` (part of its keys) with `quota` per key.
+    /// A token-bucket limiter named `name` (part of its keys) with `quota` per key.
     pub fn new(redis: ConnectionManager, name: &str, quota: Quota, fail_mode: FailMode) -> Self {
+        Self::with_strategy(redis, name, quota, Strategy::TokenBucket, fail_mode)
+    }
+
+    /// A limiter named `name` spending `quota` per key the way `strategy` says.
+    pub fn with_strategy(
+        redis: ConnectionManager,
+        name: &str,
+        quota: Quota,
+        strategy: Strategy,
+        fail_mode: FailMode,
+    ) -> Self {
         Self {
             redis,
             prefix: format!("ratelimit:{name}:"),
             quota,
+            strategy,
             fail_mode,
         }
     }
 
-    /// Takes one token from `key`'s bucket (a client IP, a user id…).
+    /// Counts one request against `key`'s bucket (a client IP, a user id…).
     pub async fn check(&self, key: &str) -> Result<Decision, RateLimitUnavailable> {
-        let per_ms = f64::from(self.quota.per_minute) / 60_000.0;
-        let result: redis::RedisResult<(u8, u32, u64, u64)> = TOKEN_BUCKET
-            .key(format!("{}{key}", self.prefix))
-            .arg(self.quota.burst)
-            .arg(per_ms)
-            .invoke_async(&mut self.redis.clone())
-            .await;
+        let (script, key, rate) = match self.strategy {
+            Strategy::TokenBucket => (
+                &*TOKEN_BUCKET,
+                format!("{}{key}", self.prefix),
+                // Tokens per millisecond.
+                f64::from(self.quota.per_minute) / 60_000.0,
+            ),
+            Strategy::LeakyBucket => (
+                &*LEAKY_BUCKET,
+                format!("{}lq:{key}", self.prefix),
+                // Milliseconds between two requests.
+                60_000.0 / f64::from(self.quota.per_minute),
+            ),
+        };
+        let mut invocation = script.prepare_invoke();
+        invocation.key(key).arg(self.quota.burst).arg(rate);
+        let result: redis::RedisResult<(u8, u32, u64, u64)> =
+            invocation.invoke_async(&mut self.redis.clone()).await;
         match result {
-            Ok((allowed, remaining, wait_ms, full_ms)) => Ok(Decision {
-                allowed: allowed == 1,
-                limit: self.quota.burst,
-                remaining,
-                reset: Duration::from_millis(full_ms),
-                retry_after: Duration::from_millis(wait_ms),
-            }),
+            Ok((allowed, remaining, wait_ms, full_ms)) => {
+                let allowed = allowed == 1;
+                let wait = Duration::from_millis(wait_ms);
+                Ok(Decision {
+                    allowed,
+                    limit: self.quota.burst,
+                    remaining,
+                    reset: Duration::from_millis(full_ms),
+                    retry_after: if allowed { Duration::ZERO } else { wait },
+                    delay: if allowed { wait } else { Duration::ZERO },
+                })
+            }
             Err(error) if self.fail_mode == FailMode::Open => {
                 tracing::warn!(%error, "rate limiter unavailable; allowing (fail-open)");
                 Ok(Decision {
@@ -213,6 +309,7 @@ impl RateLimiter {
                     remaining: self.quota.burst,
                     reset: Duration::ZERO,
                     retry_after: Duration::ZERO,
+                    delay: Duration::ZERO,
                 })
             }
             Err(error) => Err(RateLimitUnavailable(error)),
@@ -286,15 +383,58 @@ mod tests {
         assert_eq!(problem.status().as_u16(), 503);
     }
 
+    #[tokio::test]
+    async fn a_leaky_bucket_spaces_requests_and_refuses_a_full_queue() {
+        // One request every 100 ms; two may wait.
+        let quota = Quota {
+            burst: 3,
+            per_minute: 600,
+        };
+        let limiter = RateLimiter::with_strategy(
+            redis(),
+            &name(),
+            quota,
+            Strategy::LeakyBucket,
+            FailMode::Closed,
+        );
+        let first = limiter.check("ip").await.unwrap();
+        assert!(first.allowed);
+        assert_eq!(first.delay, Duration::ZERO);
+        let second = limiter.check("ip").await.unwrap();
+        assert!(second.allowed);
+        assert!(second.delay > Duration::from_millis(50), "{second:?}");
+        let third = limiter.check("ip").await.unwrap();
+        assert!(third.allowed);
+        assert!(third.delay > second.delay, "{third:?}");
+        assert_eq!(third.remaining, 0);
+        let refused = limiter.check("ip").await.unwrap();
+        assert!(!refused.allowed);
+        assert!(refused.retry_after > Duration::ZERO);
+        assert!(refused.retry_after <= Duration::from_millis(100));
+        assert_eq!(refused.problem().status().as_u16(), 429);
+    }
+
     #[test]
-    fn fail_mode_is_read_from_the_environment() {
-        let env = Env::from_pairs([("RATE_LIMIT_FAIL_MODE", "open")]);
+    fn fail_mode_and_strategy_are_read_from_the_environment() {
+        let env = Env::from_pairs([("RATE_LIMIT_FAIL_OPEN", "true")]);
         assert_eq!(
             FailMode::from_env(&env, FailMode::Closed).unwrap(),
             FailMode::Open
         );
-        let env = Env::from_pairs([("RATE_LIMIT_FAIL_MODE", "sometimes")]);
+        let env = Env::from_pairs([("RATE_LIMIT_FAIL_OPEN", "sometimes")]);
         let error = FailMode::from_env(&env, FailMode::Closed).unwrap_err();
-        assert!(error.to_string().contains("RATE_LIMIT_FAIL_MODE"));
+        assert!(error.to_string().contains("RATE_LIMIT_FAIL_OPEN"));
+        let env = Env::from_pairs([("S", "leaky_bucket")]);
+        assert_eq!(
+            Strategy::from_env(&env, "S", Strategy::TokenBucket).unwrap(),
+            Strategy::LeakyBucket
+        );
+        let env = Env::from_pairs([("S", "fifo")]);
+        assert_eq!(
+            Strategy::from_env(&env, "S", Strategy::TokenBucket)
+                .unwrap_err()
+                .variable,
+            "S"
+        );
     }
 }

@@ -15,6 +15,8 @@
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
 //! - [`TestIdentity`]: signed-in users with real tokens and sessions, and the JWKS to verify them;
 //! - [`WsClient`]: a WebSocket client speaking JSON frames, for the chat protocol;
+//! - [`OtlpReceiver`]: an OTLP/HTTP trace endpoint that decodes what real exporters send;
+//! - [`ServiceProcess`]: a workspace binary started as a child process (end-to-end tests);
 //! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping.
 
 // A test-support crate: when setup fails, panicking with a clear message is the point.
@@ -24,7 +26,9 @@ mod api;
 mod broker;
 mod database;
 mod identity;
+mod otlp;
 mod poll;
+mod process;
 mod publish;
 mod redis_server;
 mod topics;
@@ -34,7 +38,9 @@ pub use api::ApiClient;
 pub use broker::BrokerProcess;
 pub use database::TestDatabase;
 pub use identity::{TestIdentity, TestUser};
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use poll::{eventually, eventually_async};
+pub use process::{ServiceProcess, binary, free_port};
 pub use publish::TestPublisher;
 pub use redis_server::RedisProcess;
 pub use topics::{

@@ -64,7 +64,7 @@ pub struct ThrottleConfig {
     /// `AUTH_IP_LIMIT_BURST` (default 20) and `AUTH_IP_LIMIT_PER_MINUTE` (default 20): the
     /// per-client-IP budget shared by register, login and password changes.
     pub ip_quota: Quota,
-    /// `RATE_LIMIT_FAIL_MODE` (default `open`): while Redis is down the per-IP budget lapses
+    /// `RATE_LIMIT_FAIL_OPEN` (default `true`): while Redis is down the per-IP budget lapses
     /// — registering keeps working; signing in needs Redis anyway and answers 503.
     pub fail_mode: FailMode,
 }

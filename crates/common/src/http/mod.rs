@@ -138,6 +138,18 @@ impl std::fmt::Debug for Bound {
     }
 }
 
+/// Binds `config`'s address; returns the listener and the port actually bound.
+pub fn listen(config: &HttpConfig) -> Result<(TcpListener, u16), ListenError> {
+    let address = format!("{}:{}", config.host, config.port);
+    let failed = |source| ListenError {
+        address: address.clone(),
+        source,
+    };
+    let listener = TcpListener::bind(&address).map_err(failed)?;
+    let port = listener.local_addr().map_err(failed)?.port();
+    Ok((listener, port))
+}
+
 /// Binds `config`'s address and builds every service's app the same way: the operational
 /// routes ([`configure`]), the service's own (`routes`, which also registers its app data),
 /// the 404 problem for unknown routes, and the middleware stack (request id outermost, then
@@ -151,13 +163,11 @@ pub fn serve_app<F>(
 where
     F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
 {
-    let address = format!("{}:{}", config.host, config.port);
+    let (listener, port) = listen(config)?;
     let failed = |source| ListenError {
-        address: address.clone(),
+        address: format!("{}:{port}", config.host),
         source,
     };
-    let listener = TcpListener::bind(&address).map_err(failed)?;
-    let port = listener.local_addr().map_err(failed)?.port();
     let proxy_hops = TrustedProxyHops(config.trusted_proxy_hops);
     let mut server = HttpServer::new(move || {
         App::new()

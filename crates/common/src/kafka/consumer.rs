@@ -149,7 +149,13 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    /// Settings from the environment. The group is `group` behind `KAFKA_TOPIC_PREFIX`, so
+    /// environments sharing a cluster (or tests sharing a broker) never share a group.
     pub fn from_env(env: &Env, group: &str, topics: &[&str]) -> Result<Self, ConfigError> {
+        let group = format!(
+            "{}{group}",
+            env.raw("KAFKA_TOPIC_PREFIX").unwrap_or_default()
+        );
         Ok(Self {
             max_attempts: in_range(
                 "CONSUMER_MAX_ATTEMPTS",
@@ -160,7 +166,7 @@ impl ConsumerConfig {
             retry_max: env.duration_or("CONSUMER_RETRY_MAX", Duration::from_secs(10))?,
             inbox_retention: env
                 .duration_or("INBOX_RETENTION", Duration::from_secs(7 * 24 * 3600))?,
-            ..Self::new(group, topics)
+            ..Self::new(&group, topics)
         })
     }
 

@@ -39,6 +39,7 @@ use rdkafka::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use super::{KafkaConfig, Producer, envelope::Attributes, outbox};
@@ -48,6 +49,7 @@ use crate::{
     retry::Backoff,
     schema::outbox as table,
     shutdown::sleep_or_shutdown,
+    telemetry,
 };
 
 /// Advisory-lock key of the active relay ("marquee-o" in ASCII). One per database, and every
@@ -338,13 +340,7 @@ impl OutboxRelay {
             refused: None,
         };
         for row in batch {
-            let trace_headers: HashMap<String, String> = row
-                .trace_headers
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
-                .collect();
+            let trace_headers = publish_trace_headers(&row.trace_headers, &row.topic);
             let headers = Attributes {
                 id: row.event_id,
                 ce_type: row.ce_type.clone(),
@@ -477,4 +473,27 @@ async fn wait_for_wakeup(
     // One round serves every notification that arrived meanwhile.
     while let Some(Some(Ok(_))) = notifications.next().now_or_never() {}
     Ok(false)
+}
+
+/// The trace headers a record carries: when the row was enqueued inside a trace, a `publish`
+/// span (kind producer) is recorded as a child of that context, and the record carries the
+/// span's own context, so the consumer's span hangs under the publish, which hangs under the
+/// request that caused it. Rows enqueued outside a trace carry nothing.
+fn publish_trace_headers(stored: &serde_json::Value, topic: &str) -> HashMap<String, String> {
+    let stored: HashMap<String, String> = stored
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+        .collect();
+    if stored.is_empty() {
+        return stored;
+    }
+    let span = tracing::info_span!("publish", otel.kind = "producer", topic = %topic);
+    telemetry::set_remote_parent(
+        &span,
+        telemetry::extract(stored.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+    );
+    let headers = telemetry::inject(&span.context());
+    if headers.is_empty() { stored } else { headers }
 }

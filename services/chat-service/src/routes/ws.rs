@@ -5,25 +5,13 @@
 //! bearer.<token>`; the server then selects `marquee.chat.v1` (never the token). A missing
 //! or invalid token is refused with a 401 problem before any upgrade.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use marquee_common::auth::{AuthError, TokenVerifier, token_from_request};
+use actix_web::{HttpRequest, HttpResponse, web};
+use marquee_common::auth::{AuthError, TokenVerifier, token_from_request, token_from_subprotocols};
 
 use crate::ws::{
     connection::{self, SocketContext},
-    protocol::{SUBPROTOCOL, TOKEN_PROTOCOL_PREFIX},
+    protocol::SUBPROTOCOL,
 };
-
-/// The token offered as a subprotocol entry, if any.
-fn token_from_protocols(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .find_map(|p| p.strip_prefix(TOKEN_PROTOCOL_PREFIX))
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-}
 
 /// Opens a chat WebSocket (see docs/chat.md for the frames).
 #[utoipa::path(
@@ -42,7 +30,7 @@ pub async fn upgrade(
     context: web::Data<SocketContext>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let token = token_from_request(&req)
-        .or_else(|| token_from_protocols(&req))
+        .or_else(|| token_from_subprotocols(&req))
         .ok_or(AuthError::MissingToken)?;
     let user = verifier.verify(&token).await?;
     let (response, session, stream) = actix_ws::handle_with_protocols(&req, body, &[SUBPROTOCOL])

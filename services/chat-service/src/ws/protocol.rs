@@ -12,8 +12,6 @@ use crate::model::{ChatMessage, OnlineUser, Sender};
 /// The subprotocol a browser offers beside its token (`Sec-WebSocket-Protocol:
 /// marquee.chat.v1, bearer.<token>`); the server always selects it.
 pub const SUBPROTOCOL: &str = "marquee.chat.v1";
-/// Prefix of the subprotocol entry that carries the access token.
-pub const TOKEN_PROTOCOL_PREFIX: &str = "bearer.";
 
 /// Frames a client sends. Unknown fields are ignored, so clients may be newer than servers.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

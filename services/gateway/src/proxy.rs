@@ -1,0 +1,378 @@
+//! Forwarding one request to an upstream instance and its answer back, streaming both
+//! bodies (nothing is buffered).
+//!
+//! On the way up the request loses its hop-by-hop headers (RFC 9110 §7.6.1, plus any named
+//! in `Connection`) and gains `X-Request-Id` (kept from the caller or made here),
+//! `X-Forwarded-For` (the peer appended), `X-Forwarded-Proto`, `X-Forwarded-Host` and a
+//! `traceparent` naming the gateway's span, so the upstream's spans join the caller's trace.
+//! On the way down status, headers (every `Set-Cookie`) and body pass unchanged, minus
+//! hop-by-hop headers.
+//!
+//! A request is sent again, to the next instance in rotation, only when it is idempotent,
+//! has no body, and the connection could not be made — never after an upstream may have
+//! acted on it.
+
+use std::{
+    cell::Cell,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use actix_web::{
+    HttpMessage, HttpRequest, HttpResponse,
+    body::SizedStream,
+    error::PayloadError,
+    http::{
+        Method, StatusCode,
+        header::{self, HeaderMap, HeaderName, HeaderValue},
+    },
+    web,
+};
+use awc::error::SendRequestError;
+use futures::StreamExt;
+use marquee_common::{
+    http::{Problem, RequestId},
+    telemetry,
+};
+
+use crate::{
+    Gateway,
+    routes::Route,
+    upstream::{Instance, Pool},
+};
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const TRACE_HEADERS: [HeaderName; 2] = [
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+];
+
+/// Whether `name` must not cross the gateway: hop-by-hop, or named in `Connection`.
+pub fn is_hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
+    HOP_BY_HOP.contains(name)
+        || headers
+            .get_all(header::CONNECTION)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+}
+
+/// The headers to send upstream for `req`; see the module docs. `Host` is left to the
+/// client (the upstream's own authority); the caller's goes into `X-Forwarded-Host`.
+pub fn upstream_headers(req: &HttpRequest, trust_forwarded: bool) -> HeaderMap {
+    let incoming = req.headers();
+    let mut headers = HeaderMap::new();
+    for (name, value) in incoming {
+        let replaced = name == header::HOST
+            || name == X_FORWARDED_FOR
+            || name == X_FORWARDED_PROTO
+            || name == X_FORWARDED_HOST
+            || TRACE_HEADERS.contains(name)
+            || name == marquee_common::http::request_id::HEADER;
+        if !replaced && !is_hop_by_hop(name, incoming) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+
+    if let Some(id) = req.extensions().get::<RequestId>()
+        && let Ok(value) = HeaderValue::from_str(id.as_str())
+    {
+        headers.insert(marquee_common::http::request_id::HEADER.clone(), value);
+    }
+
+    // X-Forwarded-For: the chain so far (only from trusted proxies), then our peer.
+    let mut chain: Vec<String> = Vec::new();
+    if trust_forwarded {
+        chain.extend(
+            incoming
+                .get_all(X_FORWARDED_FOR)
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned),
+        );
+    }
+    if let Some(peer) = req.peer_addr() {
+        chain.push(peer.ip().to_string());
+    }
+    if let Ok(value) = HeaderValue::from_str(&chain.join(", "))
+        && !chain.is_empty()
+    {
+        headers.insert(X_FORWARDED_FOR, value);
+    }
+    let proto = incoming
+        .get(X_FORWARDED_PROTO)
+        .filter(|_| trust_forwarded)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, proto);
+    if let Some(host) = incoming.get(header::HOST) {
+        headers.insert(X_FORWARDED_HOST, host.clone());
+    }
+
+    // The current span is the gateway's request span: the upstream continues from it.
+    for (name, value) in telemetry::current_context_headers() {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    headers
+}
+
+/// The upstream's response turned into ours, its body streamed through.
+fn relay_response<S>(response: awc::ClientResponse<S>) -> HttpResponse
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, PayloadError>> + Unpin + 'static,
+{
+    let mut builder = HttpResponse::build(response.status());
+    let headers = response.headers();
+    for (name, value) in headers {
+        if name != header::CONTENT_LENGTH && !is_hop_by_hop(name, headers) {
+            builder.append_header((name.clone(), value.clone()));
+        }
+    }
+    let length = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match length {
+        Some(length) => builder.body(SizedStream::new(length, response)),
+        None => builder.streaming(response),
+    }
+}
+
+/// The declared body length, if any.
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Whether the request has a body to stream.
+fn has_body(req: &HttpRequest) -> bool {
+    content_length(req).is_some_and(|n| n > 0)
+        || req.headers().contains_key(header::TRANSFER_ENCODING)
+}
+
+pub fn too_large(limit: u64) -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "Request body too large",
+    )
+    .with_detail(format!("the gateway accepts bodies up to {limit} bytes"))
+}
+
+/// 503: no instance of the service is in rotation.
+pub fn no_instance(pool: &Pool) -> Problem {
+    Problem::unavailable("upstream_unavailable", Duration::from_secs(1))
+        .with_detail(format!("{} is unavailable; retry shortly", pool.name()))
+}
+
+/// 502: the instance could not be reached or answered with garbage.
+pub fn bad_gateway(pool: &Pool) -> Problem {
+    Problem::new(StatusCode::BAD_GATEWAY, "upstream_failed", "Bad gateway")
+        .with_detail(format!("{} did not answer properly", pool.name()))
+}
+
+/// 504: the instance did not answer in time.
+pub fn gateway_timeout(pool: &Pool) -> Problem {
+    Problem::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "upstream_timeout",
+        "Gateway timeout",
+    )
+    .with_detail(format!("{} did not answer in time", pool.name()))
+}
+
+/// Forwards an HTTP request of `route`; see the module docs.
+pub async fn forward(
+    req: &HttpRequest,
+    payload: web::Payload,
+    route: &Route,
+    pool: &Pool,
+    gateway: &Gateway,
+    client: &awc::Client,
+) -> Result<HttpResponse, Problem> {
+    let limit = gateway.max_body_bytes;
+    if content_length(req).is_some_and(|n| n > limit) {
+        return Err(too_large(limit));
+    }
+    let with_body = has_body(req);
+    let retryable = !with_body
+        && matches!(
+            *req.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE | Method::PUT
+        );
+    let candidates = pool.candidates();
+    if candidates.is_empty() {
+        gateway
+            .metrics
+            .upstream_error(pool.name(), "none", "no_instance");
+        return Err(no_instance(pool));
+    }
+    let headers = upstream_headers(req, gateway.proxy_hops > 0);
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
+
+    // The body is streamed once, so only a bodiless request may try a second instance.
+    let overflowed = Rc::new(Cell::new(false));
+    let mut body = with_body.then(|| limited(payload, limit, overflowed.clone()));
+    let attempts = if retryable {
+        candidates.len().min(3)
+    } else {
+        1
+    };
+    let mut last_failure = None;
+    for instance in candidates.iter().take(attempts) {
+        let mut request = client
+            .request(req.method().clone(), instance.url(&path))
+            .timeout(pool.timeout);
+        for (name, value) in &headers {
+            request = request.append_header((name.clone(), value.clone()));
+        }
+        let started = Instant::now();
+        let sent = match body.take() {
+            Some(stream) => request.send_stream(stream).await,
+            None => request.send().await,
+        };
+        match sent {
+            Ok(response) => {
+                pool.succeeded(instance);
+                gateway.metrics.answered(
+                    pool.name(),
+                    instance.label(),
+                    response.status().as_u16(),
+                    started.elapsed(),
+                );
+                return Ok(relay_response(response));
+            }
+            Err(error) => {
+                let problem = failure(&error, instance, pool, gateway, &overflowed, route);
+                let connect = matches!(error, SendRequestError::Connect(_));
+                last_failure = Some(problem);
+                if !connect {
+                    break;
+                }
+            }
+        }
+    }
+    Err(last_failure.unwrap_or_else(|| bad_gateway(pool)))
+}
+
+/// What a failed send means for the client, recorded in metrics and the log.
+fn failure(
+    error: &SendRequestError,
+    instance: &Instance,
+    pool: &Pool,
+    gateway: &Gateway,
+    overflowed: &Cell<bool>,
+    route: &Route,
+) -> Problem {
+    if overflowed.get() {
+        return too_large(gateway.max_body_bytes);
+    }
+    match error {
+        SendRequestError::Connect(cause) => {
+            pool.connect_failed(instance);
+            tracing::warn!(service = pool.name(), instance = instance.label(), route = %route.prefix, error = %cause, "cannot connect to upstream");
+            bad_gateway(pool)
+        }
+        SendRequestError::Timeout => {
+            gateway
+                .metrics
+                .upstream_error(pool.name(), instance.label(), "timeout");
+            tracing::warn!(service = pool.name(), instance = instance.label(), route = %route.prefix, "upstream timed out");
+            gateway_timeout(pool)
+        }
+        other => {
+            gateway
+                .metrics
+                .upstream_error(pool.name(), instance.label(), "response");
+            tracing::warn!(service = pool.name(), instance = instance.label(), route = %route.prefix, error = %other, "upstream failed");
+            bad_gateway(pool)
+        }
+    }
+}
+
+/// The request body, cut off with an error once it exceeds `limit` (a chunked body has no
+/// length to check up front).
+fn limited(
+    payload: web::Payload,
+    limit: u64,
+    overflowed: Rc<Cell<bool>>,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, PayloadError>> + 'static {
+    let mut seen: u64 = 0;
+    payload.map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            overflowed.set(true);
+            return Err(PayloadError::Overflow);
+        }
+        Ok(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_dropped() {
+        let req = TestRequest::default()
+            .insert_header((header::CONNECTION, "keep-alive, x-secret-hop"))
+            .insert_header(("x-secret-hop", "1"))
+            .insert_header(("keep-alive", "timeout=5"))
+            .insert_header((header::TE, "trailers"))
+            .insert_header((header::AUTHORIZATION, "Bearer t"))
+            .insert_header((header::HOST, "api.example.com"))
+            .insert_header(("x-forwarded-for", "6.6.6.6"))
+            .peer_addr("10.1.2.3:5555".parse().unwrap())
+            .to_http_request();
+        let headers = upstream_headers(&req, false);
+        for gone in ["connection", "x-secret-hop", "keep-alive", "te", "host"] {
+            assert!(!headers.contains_key(gone), "{gone} was forwarded");
+        }
+        assert_eq!(headers.get("authorization").unwrap(), "Bearer t");
+        // An untrusted client's X-Forwarded-For is replaced, not extended.
+        assert_eq!(headers.get("x-forwarded-for").unwrap(), "10.1.2.3");
+        assert_eq!(headers.get("x-forwarded-proto").unwrap(), "http");
+        assert_eq!(headers.get("x-forwarded-host").unwrap(), "api.example.com");
+    }
+
+    #[test]
+    fn a_trusted_chain_is_extended() {
+        let req = TestRequest::default()
+            .insert_header(("x-forwarded-for", "203.0.113.9"))
+            .insert_header(("x-forwarded-proto", "https"))
+            .peer_addr("10.0.0.2:1".parse().unwrap())
+            .to_http_request();
+        let headers = upstream_headers(&req, true);
+        assert_eq!(
+            headers.get("x-forwarded-for").unwrap(),
+            "203.0.113.9, 10.0.0.2"
+        );
+        assert_eq!(headers.get("x-forwarded-proto").unwrap(), "https");
+    }
+}
