@@ -37,6 +37,14 @@ use crate::{
     upstream::Pool,
 };
 
+/// Headers the upstream handshake makes for itself, never copied from the client's.
+const HANDSHAKE_OWN_HEADERS: [header::HeaderName; 4] = [
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SEC_WEBSOCKET_EXTENSIONS,
+    header::CONTENT_LENGTH,
+];
+
 /// Whether `req` asks to switch to WebSocket.
 pub fn is_upgrade(req: &HttpRequest) -> bool {
     req.headers()
@@ -97,13 +105,7 @@ pub async fn forward(
             .ws(instance.url(&path))
             .max_frame_size(gateway.max_ws_frame_bytes);
         for (name, value) in &headers {
-            let generated_by_client = [
-                header::SEC_WEBSOCKET_KEY,
-                header::SEC_WEBSOCKET_VERSION,
-                header::SEC_WEBSOCKET_EXTENSIONS,
-                header::CONTENT_LENGTH,
-            ];
-            if !generated_by_client.contains(name) {
+            if !HANDSHAKE_OWN_HEADERS.contains(name) {
                 handshake = handshake.header(name.clone(), value.clone());
             }
         }
