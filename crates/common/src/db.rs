@@ -1,10 +1,12 @@
 //! PostgreSQL access: a diesel-async connection pool, embedded migrations, a transaction
 //! helper and read replicas ([`Databases`]).
 //!
-//! Every service owns its own database. At boot a service calls [`migrate`] with its own
-//! embedded migrations; the event backbone's tables (`outbox`, `inbox`, shipped by this crate
-//! in [`BACKBONE_MIGRATIONS`]) are applied first, into the same database. Migrations run under
-//! a PostgreSQL advisory lock so replicas starting together do not race.
+//! Every service owns its own database. At boot a service calls [`prepare_schema`] with its
+//! own embedded migrations: it applies them ([`migrate`]; the event backbone's tables —
+//! `outbox`, `inbox`, shipped by this crate in [`BACKBONE_MIGRATIONS`] — first, into the same
+//! database), or, with `DATABASE_MIGRATE_ON_START=false`, only checks that a migration job
+//! (`<service> migrate`) already did. Migrations run under a PostgreSQL advisory lock so
+//! replicas starting together do not race.
 
 use std::{
     sync::{
@@ -56,6 +58,10 @@ pub struct DatabaseConfig {
     /// `DATABASE_ACQUIRE_TIMEOUT` (default 5s): how long a request waits for a connection
     /// before it fails with 503 instead of queueing forever.
     pub acquire_timeout: Duration,
+    /// `DATABASE_MIGRATE_ON_START` (default true): apply pending migrations at start. Off
+    /// where a separate job migrates (Kubernetes), so the serving role needs no DDL rights
+    /// and a rollout never changes the schema under the previous release's pods.
+    pub migrate_on_start: bool,
 }
 
 impl DatabaseConfig {
@@ -79,6 +85,7 @@ impl DatabaseConfig {
                 1..=1000,
             )?,
             acquire_timeout: env.duration_or("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+            migrate_on_start: env.flag_or("DATABASE_MIGRATE_ON_START", true)?,
         })
     }
 
@@ -89,6 +96,7 @@ impl DatabaseConfig {
             read_urls: Vec::new(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            migrate_on_start: true,
         }
     }
 }
@@ -112,6 +120,13 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Started with `DATABASE_MIGRATE_ON_START=false` before the migrations were applied.
+    #[error(
+        "the database schema is behind: {} migration(s) pending ({}); run the migration job (`<service> migrate`) first",
+        .0.len(),
+        .0.join(", ")
+    )]
+    SchemaBehind(Vec<String>),
 }
 
 impl From<DbError> for crate::http::Problem {
@@ -293,11 +308,12 @@ impl Replica {
     }
 }
 
-/// Applies the backbone migrations, then `service` migrations, to the database at `url`.
+/// Applies the backbone migrations, then `service` migrations, to the database at `url`;
+/// returns the versions it applied (none when the schema was current).
 pub async fn migrate(
     url: &SecretString,
     service: Option<EmbeddedMigrations>,
-) -> Result<(), DbError> {
+) -> Result<Vec<String>, DbError> {
     let url = url.expose_secret().to_owned();
     tokio::task::spawn_blocking(move || {
         let mut conn =
@@ -305,14 +321,59 @@ pub async fn migrate(
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
         // Session-level lock, released when the connection closes at the end of this block.
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+        let mut applied = Vec::new();
         for source in std::iter::once(BACKBONE_MIGRATIONS).chain(service) {
-            conn.run_pending_migrations(source)
+            let versions = conn
+                .run_pending_migrations(source)
                 .map_err(|e| DbError::Migration(e.to_string()))?;
+            applied.extend(versions.iter().map(ToString::to_string));
         }
-        Ok(())
+        Ok(applied)
     })
     .await
     .map_err(|e| DbError::Migration(format!("migration task failed: {e}")))?
+}
+
+/// What a service does with its schema at start: applies the pending migrations, or, when
+/// `config.migrate_on_start` is off, fails with [`DbError::SchemaBehind`] while any are
+/// pending (the orchestrator restarts the pod until the migration job has finished).
+pub async fn prepare_schema(
+    config: &DatabaseConfig,
+    service: Option<EmbeddedMigrations>,
+) -> Result<(), DbError> {
+    if config.migrate_on_start {
+        return migrate(&config.url, service).await.map(drop);
+    }
+    let pending = pending_migrations(&config.url, service).await?;
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(DbError::SchemaBehind(pending))
+    }
+}
+
+/// The names of the backbone and `service` migrations not yet applied to the database at
+/// `url`.
+pub async fn pending_migrations(
+    url: &SecretString,
+    service: Option<EmbeddedMigrations>,
+) -> Result<Vec<String>, DbError> {
+    let url = url.expose_secret().to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        let mut pending = Vec::new();
+        for source in std::iter::once(BACKBONE_MIGRATIONS).chain(service) {
+            let migrations = conn
+                .pending_migrations(source)
+                .map_err(|e| DbError::Migration(e.to_string()))?;
+            pending.extend(migrations.iter().map(|m| m.name().to_string()));
+        }
+        Ok(pending)
+    })
+    .await
+    .map_err(|e| DbError::Migration(format!("migration check failed: {e}")))?
 }
 
 /// Advisory-lock key serialising migrations ("marquee-m" in ASCII).

@@ -1,6 +1,7 @@
 //! The frame every service's `Application` shares: why start-up failed ([`StartupError`]) and
 //! the loops that run beside the HTTP server ([`Background`]: the outbox relay, the
-//! consumers and any other loop), served and drained together.
+//! consumers and any other loop), served and drained together; and the subcommands every
+//! binary shares for containers and orchestrators ([`healthcheck`], [`migrate`]).
 //!
 //! ```ignore
 //! let background = Background::new().with_relay(relay).with_consumer(consumer);
@@ -8,12 +9,17 @@
 //! background.serve(server, shutdown).await
 //! ```
 
+use std::time::Duration;
+
 use actix_web::dev::Server;
+use anyhow::Context;
+use diesel_migrations::EmbeddedMigrations;
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
-    db::DbError,
-    http::ListenError,
+    config::Env,
+    db::{self, DatabaseConfig, DbError},
+    http::{HttpConfig, ListenError, health},
     kafka::{
         KafkaError,
         consumer::{EventHandler, InboxConsumer},
@@ -113,4 +119,36 @@ impl Background {
             .collect();
         shutdown::serve(server, tasks, shutdown).await
     }
+}
+
+/// How long `healthcheck` waits for the answer (container runtimes give the command ~30 s).
+const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `<service> healthcheck`: succeeds when the service configured by this environment (`PORT`,
+/// else `default_port`; `HTTP_HOST`) answers `GET /health/live` with 200. It is the container
+/// image's `HEALTHCHECK`, which has no shell or curl to ask with.
+pub fn healthcheck(default_port: u16) -> anyhow::Result<()> {
+    let config = HttpConfig::from_env(&Env::from_process(), default_port)?;
+    health::probe_live(&config, HEALTHCHECK_TIMEOUT)
+        .with_context(|| format!("no live service on port {}", config.port))
+}
+
+/// `<service> migrate`: applies the backbone's and then `service`'s pending migrations to
+/// `DATABASE_URL`, and returns. The migration job of a deployment whose pods run with
+/// `DATABASE_MIGRATE_ON_START=false`.
+pub async fn migrate(service: EmbeddedMigrations) -> anyhow::Result<()> {
+    let database = DatabaseConfig::from_env(&Env::from_process())?;
+    let applied = db::migrate(&database.url, Some(service))
+        .await
+        .context("migrating the database")?;
+    if applied.is_empty() {
+        println!("the schema is up to date");
+    } else {
+        println!(
+            "applied {} migration(s): {}",
+            applied.len(),
+            applied.join(", ")
+        );
+    }
+    Ok(())
 }

@@ -53,12 +53,7 @@ impl std::fmt::Debug for SigningKeys {
 impl SigningKeys {
     /// Loads every `*.pem` of `dir`; `signing_kid` (default: the last by name) signs.
     pub fn load_dir(dir: &Path, signing_kid: Option<&str>) -> Result<Self, KeyError> {
-        let entries = std::fs::read_dir(dir).map_err(|e| KeyError::Folder(dir.to_owned(), e))?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "pem"))
-            .collect();
-        files.sort();
+        let files = key_files(dir)?;
         let mut keys = Vec::with_capacity(files.len());
         for path in files {
             let pem =
@@ -110,6 +105,16 @@ impl SigningKeys {
         Ok(path)
     }
 
+    /// Whether `dir` exists and holds at least one `<kid>.pem` (for `keys generate
+    /// --if-empty`, which seeds a volume once).
+    pub fn dir_has_keys(dir: &Path) -> Result<bool, KeyError> {
+        match key_files(dir) {
+            Ok(files) => Ok(!files.is_empty()),
+            Err(KeyError::Folder(_, e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     fn from_keys(keys: Vec<(String, SigningKey)>) -> Option<Self> {
         let jwks = json!({
             "keys": keys.iter().map(|(kid, key)| json!({
@@ -143,6 +148,17 @@ impl SigningKeys {
     }
 }
 
+/// The `*.pem` files of `dir`, sorted by name (which is the order keys were made in).
+fn key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| KeyError::Folder(dir.to_owned(), e))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "pem"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +190,18 @@ mod tests {
             SigningKeys::load_dir(&dir, Some("2027-01-01")),
             Err(KeyError::UnknownSigningKid(..))
         ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_folder_has_keys_once_a_pem_is_in_it() {
+        let dir = std::env::temp_dir().join(format!("marquee-keys-{}", uuid::Uuid::now_v7()));
+        assert!(!SigningKeys::dir_has_keys(&dir).unwrap(), "missing folder");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("README"), "not a key").unwrap();
+        assert!(!SigningKeys::dir_has_keys(&dir).unwrap(), "no .pem yet");
+        SigningKeys::write_new(&dir, "2026-01-01").unwrap();
+        assert!(SigningKeys::dir_has_keys(&dir).unwrap());
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -88,7 +88,7 @@ impl Application {
     /// Migrates the database, connects the dependencies (lazily: a dependency that is down
     /// makes the service not ready, not dead) and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        db::migrate(&config.database.url, Some(MIGRATIONS)).await?;
+        db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let pool = db::pool(&config.database.url, &config.database)?;
         let redis = redis_conn::connect(&config.redis)?;
         let producer = config.kafka.producer()?;

@@ -1,4 +1,5 @@
-//! `auth-service`: serve (the default), manage signing keys, or create the first admin.
+//! `auth-service`: serve (the default), manage signing keys, create the first admin, migrate
+//! the database, or probe a running instance.
 
 use std::{io::BufRead, path::PathBuf};
 
@@ -6,7 +7,7 @@ use anyhow::Context;
 use auth_service::{
     Application,
     admin::{self, AdminOutcome},
-    config::{AdminConfig, Config},
+    config::{AdminConfig, Config, DEFAULT_PORT},
     hashing::PasswordHasher,
     keys::SigningKeys,
 };
@@ -38,6 +39,10 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
+    Migrate,
+    /// Exit 0 when this host's auth-service answers /health/live (container health check).
+    Healthcheck,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +71,9 @@ enum KeysCommand {
         /// Key id; defaults to today's date, which sorts after older keys.
         #[arg(long)]
         kid: Option<String>,
+        /// Do nothing when the folder already holds a key (seeding a volume once).
+        #[arg(long)]
+        if_empty: bool,
     },
 }
 
@@ -74,8 +82,12 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Keys {
-            command: KeysCommand::Generate { dir, kid },
+            command: KeysCommand::Generate { dir, kid, if_empty },
         } => {
+            if if_empty && SigningKeys::dir_has_keys(&dir)? {
+                println!("{} already holds a key; none generated", dir.display());
+                return Ok(());
+            }
             let kid =
                 kid.unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H%M%S").to_string());
             let path = SigningKeys::write_new(&dir, &kid)?;
@@ -83,6 +95,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin(command).await,
+        Command::Migrate => marquee_common::service::migrate(auth_service::MIGRATIONS).await,
+        Command::Healthcheck => marquee_common::service::healthcheck(DEFAULT_PORT),
     }
 }
 

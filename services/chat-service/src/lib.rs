@@ -87,7 +87,7 @@ impl Application {
     /// Migrates the database, connects the dependencies (lazily), opens the attachment store
     /// and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        db::migrate(&config.database.url, Some(MIGRATIONS)).await?;
+        db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let metrics = Metrics::new();
         let pool = db::pool(&config.database.url, &config.database)?;
         let redis = redis_conn::connect(&config.redis)?;

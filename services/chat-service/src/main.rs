@@ -1,8 +1,12 @@
-//! `chat-service`: serve chat rooms over REST and WebSockets.
+//! `chat-service`: serve chat rooms over REST and WebSockets (the default), migrate the
+//! database, or probe a running instance.
 
 use anyhow::Context;
-use chat_service::{Application, config::Config};
-use clap::Parser;
+use chat_service::{
+    Application,
+    config::{Config, DEFAULT_PORT},
+};
+use clap::{Parser, Subcommand};
 use marquee_common::{Env, shutdown, telemetry};
 
 #[derive(Parser)]
@@ -11,11 +15,31 @@ use marquee_common::{Env, shutdown, telemetry};
     version,
     about = "Marquee chat: rooms, history, attachments, and live messages over WebSockets"
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve REST and WebSockets, tail the chat topics, publish messages (the default).
+    Serve,
+    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
+    Migrate,
+    /// Exit 0 when this host's chat-service answers /health/live (container health check).
+    Healthcheck,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Cli::parse();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => marquee_common::service::migrate(chat_service::MIGRATIONS).await,
+        Command::Healthcheck => marquee_common::service::healthcheck(DEFAULT_PORT),
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env(&Env::from_process())?;
     let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
     let application = Application::build(config)

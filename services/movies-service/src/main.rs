@@ -1,9 +1,13 @@
-//! `movies-service`: serve the catalogue and watchlists.
+//! `movies-service`: serve the catalogue and watchlists (the default), migrate the database,
+//! or probe a running instance.
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use marquee_common::{Env, shutdown, telemetry};
-use movies_service::{Application, config::Config};
+use movies_service::{
+    Application,
+    config::{Config, DEFAULT_PORT},
+};
 
 #[derive(Parser)]
 #[command(
@@ -11,11 +15,31 @@ use movies_service::{Application, config::Config};
     version,
     about = "Marquee movie catalogue (TMDb or the bundled offline one) and watchlists"
 )]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP, consume users.v1 and publish watchlist events (the default).
+    Serve,
+    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
+    Migrate,
+    /// Exit 0 when this host's movies-service answers /health/live (container health check).
+    Healthcheck,
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    Cli::parse();
+    match Cli::parse().command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Migrate => marquee_common::service::migrate(movies_service::MIGRATIONS).await,
+        Command::Healthcheck => marquee_common::service::healthcheck(DEFAULT_PORT),
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env(&Env::from_process())?;
     let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
     let application = Application::build(config)

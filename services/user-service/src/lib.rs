@@ -73,7 +73,7 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Migrates the database, connects the dependencies (lazily) and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        db::migrate(&config.database.url, Some(MIGRATIONS)).await?;
+        db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let metrics = Metrics::new();
         let databases = Databases::new(&config.database, &metrics)?;
         let redis = redis_conn::connect(&config.redis)?;

@@ -1,4 +1,5 @@
-//! `user-service`: serve profiles (the default), or bulk-import them from CSV.
+//! `user-service`: serve profiles (the default), bulk-import them from CSV, migrate the
+//! database, or probe a running instance.
 
 use std::{io::Write, path::PathBuf, time::Instant};
 
@@ -13,7 +14,7 @@ use marquee_common::{
 };
 use user_service::{
     Application,
-    config::Config,
+    config::{Config, DEFAULT_PORT},
     import::{self, ImportOptions},
     profiles::USERS_TAG,
 };
@@ -45,6 +46,10 @@ enum Command {
         #[arg(long)]
         count: u64,
     },
+    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
+    Migrate,
+    /// Exit 0 when this host's user-service answers /health/live (container health check).
+    Healthcheck,
 }
 
 #[tokio::main]
@@ -58,6 +63,8 @@ async fn main() -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
+        Command::Migrate => marquee_common::service::migrate(user_service::MIGRATIONS).await,
+        Command::Healthcheck => marquee_common::service::healthcheck(DEFAULT_PORT),
     }
 }
 

@@ -4,8 +4,16 @@
 //! - `GET /health/ready`: every dependency check passes (database, Redis, broker, …), each
 //!   within [`CHECK_TIMEOUT`], run concurrently. 200 or 503 with the state of each check, so
 //!   Kubernetes stops routing to a pod that cannot do its work and an operator sees why.
+//! - [`probe_live`]: the other side, for `<service> healthcheck` — a container image without a
+//!   shell or curl asks its own process whether it serves.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::{TcpStream, ToSocketAddrs},
+    sync::Arc,
+    time::Duration,
+};
 
 use actix_web::{HttpResponse, web};
 use futures::future::{BoxFuture, join_all};
@@ -16,6 +24,45 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What a check returns: `Err` carries a short reason, safe to show to operators.
 pub type CheckFuture<'a> = BoxFuture<'a, Result<(), String>>;
+
+/// Asks the service listening as `config` says for `GET /health/live` and succeeds on a 200
+/// within `timeout`. A wildcard `HTTP_HOST` (`0.0.0.0`, `::`) is probed on loopback. Blocking
+/// and dependency-free on purpose: it runs as a container's health check command.
+pub fn probe_live(config: &super::HttpConfig, timeout: Duration) -> std::io::Result<()> {
+    let host = match config.host.as_str() {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        host => host,
+    };
+    let address = (host, config.port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other(format!("{host} resolves to no address")))?;
+    let mut stream = TcpStream::connect_timeout(&address, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    // The status line is all we need: "HTTP/1.1 200 OK".
+    let mut head = [0u8; 32];
+    let mut read = 0;
+    while read < 12 {
+        match stream.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    let status_line = String::from_utf8_lossy(&head[..read]);
+    match status_line.split(' ').nth(1) {
+        Some("200") => Ok(()),
+        Some(status) => Err(std::io::Error::other(format!(
+            "/health/live answered {status}"
+        ))),
+        None => Err(std::io::Error::other(
+            "/health/live answered no HTTP status",
+        )),
+    }
+}
 
 /// One dependency whose health decides readiness.
 pub trait ReadinessCheck: Send + Sync {

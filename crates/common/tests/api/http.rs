@@ -256,3 +256,27 @@ async fn metrics_count_requests_by_route_pattern() {
         "{text}"
     );
 }
+
+#[actix_web::test]
+async fn the_healthcheck_probe_passes_against_a_serving_process_and_fails_without_one() {
+    let mut config = http::HttpConfig::ephemeral();
+    let bound = http::serve_app(&config, Readiness::new(), Metrics::new(), |_| {}).expect("listen");
+    let handle = bound.server.handle();
+    let server = actix_web::rt::spawn(bound.server);
+    config.port = bound.port;
+    let timeout = std::time::Duration::from_secs(2);
+
+    let probed = config.clone();
+    actix_web::rt::task::spawn_blocking(move || http::health::probe_live(&probed, timeout))
+        .await
+        .expect("probe task")
+        .expect("a serving process is live");
+
+    handle.stop(true).await;
+    server.await.expect("server task").expect("server stopped");
+    let refused =
+        actix_web::rt::task::spawn_blocking(move || http::health::probe_live(&config, timeout))
+            .await
+            .expect("probe task");
+    assert!(refused.is_err(), "nothing listens any more: {refused:?}");
+}

@@ -165,10 +165,14 @@ async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
     let mut writer = cluster.socket(&ada).await;
 
     // The slow client stops reading; messages of ~4 KB each overflow its buffers and queue.
+    // The writer stays at most 16 messages ahead of the reader, so however loaded the machine,
+    // only the client that does not read at all can fall the queue's 32 behind.
     let body = "x".repeat(3_900);
     let total = 1000;
+    let window = tokio::sync::Semaphore::new(16);
     let sending = async {
         for i in 0..total {
+            window.acquire().await.expect("window open").forget();
             send(&mut writer, room, &format!("m{i}"), &body).await;
         }
     };
@@ -176,6 +180,7 @@ async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
         for expected in 1..=total {
             let message = reader.next_of_type("message").await;
             assert_eq!(message["seq"], expected);
+            window.add_permits(1);
         }
     };
     tokio::join!(sending, reading);
