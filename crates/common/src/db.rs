@@ -7,26 +7,31 @@
 //! database), or, with `DATABASE_MIGRATE_ON_START=false`, only checks that a migration job
 //! (`<service> migrate`) already did. Migrations run under a PostgreSQL advisory lock so
 //! replicas starting together do not race.
+//!
+//! Every connection goes through [`connect`]: TLS as the URL's `sslmode` says, with libpq's
+//! meaning ([`tls_for`]: `verify-full` checks the certificate and the host name against the
+//! system's CAs plus `PGSSLROOTCERT`).
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use diesel::{QueryResult, connection::SimpleConnection};
+use diesel::{ConnectionError, ConnectionResult, QueryResult, connection::SimpleConnection};
 use diesel_async::{
     AsyncConnection, AsyncPgConnection, RunQueryDsl,
     async_connection_wrapper::AsyncConnectionWrapper,
     pooled_connection::{
-        AsyncDieselConnectionManager,
+        AsyncDieselConnectionManager, ManagerConfig,
         deadpool::{Object, Pool},
     },
 };
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures::future::BoxFuture;
+use postgres_native_tls::MakeTlsConnector;
 use prometheus::{IntCounter, IntCounterVec, Opts};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -146,7 +151,12 @@ impl From<DbError> for crate::http::Problem {
 /// A lazily connecting pool for `url`: no connection is opened until one is needed, so a
 /// service can start (and report not-ready) while its database is still coming up.
 pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.expose_secret());
+    let mut manager_config = ManagerConfig::default();
+    manager_config.custom_setup = Box::new(|url| Box::pin(connect(url)));
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
+        url.expose_secret(),
+        manager_config,
+    );
     Pool::builder(manager)
         .max_size(config.max_connections)
         .wait_timeout(Some(config.acquire_timeout))
@@ -154,6 +164,113 @@ pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbErr
         .runtime(deadpool_runtime())
         .build()
         .map_err(|e| DbError::Unavailable(e.to_string()))
+}
+
+/// Opens one connection to `url`, with TLS as its `sslmode` asks ([`tls_for`]).
+pub async fn connect(url: &str) -> ConnectionResult<AsyncPgConnection> {
+    let (url, tls) = tls_for(url).map_err(ConnectionError::BadConnection)?;
+    let (client, connection) = tokio_postgres::connect(&url, tls)
+        .await
+        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
+/// The TLS setup for a connection to `url`, with libpq's meaning of its `sslmode`:
+///
+/// | `sslmode` | TLS | server certificate |
+/// |---|---|---|
+/// | `disable` | never | — |
+/// | `prefer` (default) | when the server offers it | not checked (encryption only) |
+/// | `require` | always | not checked (encryption only) |
+/// | `verify-ca` | always | signed by a trusted CA |
+/// | `verify-full` | always | signed by a trusted CA, and names the host |
+///
+/// Trusted CAs are the system's plus the PEM bundle named by `PGSSLROOTCERT` (libpq's variable;
+/// e.g. Amazon RDS's `global-bundle.pem`). Returns the URL as the driver understands it (which
+/// knows `verify-*` only as `require`) and the connector.
+pub fn tls_for(url: &str) -> Result<(String, MakeTlsConnector), String> {
+    let (url, mode) = split_sslmode(url)?;
+    let mut builder = native_tls::TlsConnector::builder();
+    match mode {
+        "disable" | "prefer" | "require" => {
+            builder
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
+        }
+        "verify-ca" => {
+            builder.danger_accept_invalid_hostnames(true);
+        }
+        _ => {}
+    }
+    for certificate in extra_root_certificates()? {
+        builder.add_root_certificate(certificate);
+    }
+    let connector = builder.build().map_err(|e| format!("TLS setup: {e}"))?;
+    Ok((url, MakeTlsConnector::new(connector)))
+}
+
+/// Splits `sslmode` off `url`: the URL with `verify-ca`/`verify-full` rewritten to `require`,
+/// and the mode asked for (`prefer` when absent).
+fn split_sslmode(url: &str) -> Result<(String, &str), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), "prefer"));
+    };
+    let mut mode = "prefer";
+    let mut params = Vec::new();
+    for param in query.split('&') {
+        match param.strip_prefix("sslmode=") {
+            Some(value @ ("disable" | "prefer" | "require")) => {
+                mode = value;
+                params.push(param.to_owned());
+            }
+            Some(value @ ("verify-ca" | "verify-full")) => {
+                mode = value;
+                params.push("sslmode=require".to_owned());
+            }
+            Some(other) => {
+                return Err(format!(
+                    "sslmode={other} is not one of disable, prefer, require, verify-ca, verify-full"
+                ));
+            }
+            None => params.push(param.to_owned()),
+        }
+    }
+    Ok((format!("{base}?{}", params.join("&")), mode))
+}
+
+/// `PGSSLROOTCERT`'s certificates, read once; a bad file fails every connection with its
+/// reason.
+fn extra_root_certificates() -> Result<Vec<native_tls::Certificate>, String> {
+    static ROOTS: OnceLock<Result<Vec<native_tls::Certificate>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let Some(path) = std::env::var_os("PGSSLROOTCERT").filter(|p| !p.is_empty()) else {
+                return Ok(Vec::new());
+            };
+            let shown = std::path::Path::new(&path).display().to_string();
+            let bundle = std::fs::read_to_string(&path)
+                .map_err(|e| format!("PGSSLROOTCERT {shown}: {e}"))?;
+            pem_certificates(&bundle)
+                .iter()
+                .map(|pem| {
+                    native_tls::Certificate::from_pem(pem.as_bytes())
+                        .map_err(|e| format!("PGSSLROOTCERT {shown}: {e}"))
+                })
+                .collect()
+        })
+        .clone()
+}
+
+/// The `-----BEGIN CERTIFICATE-----` blocks of a PEM bundle, each whole.
+fn pem_certificates(bundle: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    bundle
+        .split_inclusive(END)
+        .filter_map(|chunk| {
+            let start = chunk.find("-----BEGIN CERTIFICATE-----")?;
+            chunk.ends_with(END).then(|| chunk[start..].to_owned())
+        })
+        .collect()
 }
 
 fn deadpool_runtime() -> deadpool::Runtime {
@@ -314,11 +431,8 @@ pub async fn migrate(
     url: &SecretString,
     service: Option<EmbeddedMigrations>,
 ) -> Result<Vec<String>, DbError> {
-    let url = url.expose_secret().to_owned();
+    let mut conn = blocking_connection(url).await?;
     tokio::task::spawn_blocking(move || {
-        let mut conn =
-            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
         // Session-level lock, released when the connection closes at the end of this block.
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
         let mut applied = Vec::new();
@@ -358,11 +472,8 @@ pub async fn pending_migrations(
     url: &SecretString,
     service: Option<EmbeddedMigrations>,
 ) -> Result<Vec<String>, DbError> {
-    let url = url.expose_secret().to_owned();
+    let mut conn = blocking_connection(url).await?;
     tokio::task::spawn_blocking(move || {
-        let mut conn =
-            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let mut pending = Vec::new();
         for source in std::iter::once(BACKBONE_MIGRATIONS).chain(service) {
             let migrations = conn
@@ -374,6 +485,17 @@ pub async fn pending_migrations(
     })
     .await
     .map_err(|e| DbError::Migration(format!("migration check failed: {e}")))?
+}
+
+/// A [`connect`]ed connection wrapped for diesel's synchronous migration harness (use it on a
+/// blocking thread).
+async fn blocking_connection(
+    url: &SecretString,
+) -> Result<AsyncConnectionWrapper<AsyncPgConnection>, DbError> {
+    let conn = connect(url.expose_secret())
+        .await
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+    Ok(AsyncConnectionWrapper::from(conn))
 }
 
 /// Advisory-lock key serialising migrations ("marquee-m" in ASCII).
@@ -417,4 +539,48 @@ impl ReadinessCheck for DatabaseCheck {
 
 async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).await.map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sslmode_keeps_libpq_meanings_and_refuses_unknown_modes() {
+        let split = |url| split_sslmode(url).map(|(url, mode)| (url, mode.to_owned()));
+        assert_eq!(
+            split("postgres://h/db").unwrap(),
+            ("postgres://h/db".to_owned(), "prefer".to_owned())
+        );
+        assert_eq!(
+            split("postgres://h/db?sslmode=require&application_name=x").unwrap(),
+            (
+                "postgres://h/db?sslmode=require&application_name=x".to_owned(),
+                "require".to_owned()
+            )
+        );
+        assert_eq!(
+            split("postgres://h/db?application_name=x&sslmode=verify-full").unwrap(),
+            (
+                "postgres://h/db?application_name=x&sslmode=require".to_owned(),
+                "verify-full".to_owned()
+            )
+        );
+        assert!(split("postgres://h/db?sslmode=allow").is_err());
+        assert!(tls_for("postgres://h/db?sslmode=verify-ca").is_ok());
+    }
+
+    #[test]
+    fn a_pem_bundle_splits_into_whole_certificates() {
+        let bundle = "# Amazon RDS\n-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n\
+                      junk\n-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----\n\
+                      -----BEGIN CERTIFICATE-----\ntruncated";
+        assert_eq!(
+            pem_certificates(bundle),
+            [
+                "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----",
+                "-----BEGIN CERTIFICATE-----\nBBB\n-----END CERTIFICATE-----",
+            ]
+        );
+    }
 }

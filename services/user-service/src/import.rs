@@ -36,7 +36,6 @@ use marquee_common::{
 use marquee_proto_events::users::v1::UserUpdated;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::mpsc;
-use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 use crate::domain::{AvatarUrl, Bio, Invalid, Locale};
@@ -84,6 +83,8 @@ pub enum ImportError {
     Header(String),
     #[error("database: {0}")]
     Database(#[from] tokio_postgres::Error),
+    #[error("database TLS: {0}")]
+    Tls(String),
 }
 
 /// Imports `options.file` into the database at `database_url`; `progress` is called with the
@@ -97,8 +98,9 @@ pub async fn run(
         path: options.file.clone(),
         source,
     })?;
-    let (mut client, connection) =
-        tokio_postgres::connect(database_url.expose_secret(), NoTls).await?;
+    let (url, tls) =
+        marquee_common::db::tls_for(database_url.expose_secret()).map_err(ImportError::Tls)?;
+    let (mut client, connection) = tokio_postgres::connect(&url, tls).await?;
     let connection = tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::error!(%error, "import connection failed");

@@ -30,7 +30,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures::{FutureExt, StreamExt};
 use prometheus::{Gauge, IntCounter, IntGauge};
 use rdkafka::{
@@ -234,7 +234,7 @@ impl OutboxRelay {
     /// One database session: wait to become active, then publish until shutdown (`Ok`) or
     /// a failure of the session's connection (`Err`).
     async fn session(&self, shutdown: &CancellationToken) -> Result<(), SessionError> {
-        let mut conn = AsyncPgConnection::establish(self.database_url.expose_secret()).await?;
+        let mut conn = crate::db::connect(self.database_url.expose_secret()).await?;
         loop {
             let locked = diesel::select(pg_try_advisory_lock(RELAY_LOCK_KEY))
                 .get_result(&mut conn)
