@@ -10,10 +10,13 @@
 //! - `cargo xtask bench`: the same dependencies, then the benchmarks (optimised builds); the
 //!   figures and how to read them are in `docs/benchmarks.md`.
 //! - `cargo xtask deps`: only checks and prepares the dependencies, then stops what it started.
+//! - `cargo xtask check-deploy`: Dockerfiles, compose, Kubernetes manifests, Terraform and the
+//!   GitHub workflows through their third-party validators ([`deploy_checks`]).
 //!
 //! Every step prints a progress line; any failure says what is missing and how to fix it, and
 //! exits non-zero. Whatever xtask started, it stops.
 
+mod deploy_checks;
 mod deps;
 mod postgres;
 mod stack;
@@ -41,6 +44,7 @@ fn run() -> Result<()> {
         "bench" => bench(&rest),
         "up" => stack::up(&stack::Options::parse(&rest)?),
         "deps" => deps::Dependencies::prepare().map(drop),
+        "check-deploy" => deploy_checks::run(&stack::workspace_root()?),
         "" | "help" | "--help" | "-h" => {
             print!("{}", USAGE);
             Ok(())
@@ -62,11 +66,14 @@ commands:
                      --port N             the gateway's port (default 8080)
                      --services-from N    auth, user, movies, chat, chat on N..N+4 (default 8081)
   deps             check and prepare the dependencies only
+  check-deploy     validate docker-compose.yml, the Dockerfiles, k8s overlays, terraform and
+                   the GitHub workflows (installs the pinned validators, needs kubectl)
 
 environment:
   TEST_DATABASE_URL  PostgreSQL server             (default postgres://postgres@127.0.0.1:5432/postgres)
   REDIS_URL          Redis                         (default redis://127.0.0.1:6379)
   KAFKA_BROKERS      use this broker instead of starting tansu (default: tansu on 127.0.0.1:9092)
+  MARQUEE_TOOLS_DIR  where check-deploy keeps its validators   (default ~/.cache/marquee/tools)
 ";
 
 fn test(extra: &[String]) -> Result<()> {

@@ -349,7 +349,8 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
     ]
 }
 
-fn workspace_root() -> Result<PathBuf> {
+/// The workspace's root folder (xtask lives one level below it).
+pub fn workspace_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest
         .parent()
