@@ -1,3 +1,4 @@
+# hashicorp/random is required (and pinned) by the msk and elasticache modules.
 terraform {
   required_version = ">= 1.6.0"
 
@@ -6,9 +7,19 @@ terraform {
       source  = "hashicorp/aws"
       version = "~> 5.81"
     }
-    random = {
-      source  = "hashicorp/random"
-      version = "~> 3.6"
-    }
+  }
+}
+
+provider "aws" {
+  region              = var.region
+  allowed_account_ids = var.aws_account_id == "" ? null : [var.aws_account_id]
+
+  default_tags {
+    tags = merge(var.tags, {
+      Project     = "marquee"
+      Environment = "prod"
+      ManagedBy   = "terraform"
+      Repository  = var.github_repository
+    })
   }
 }

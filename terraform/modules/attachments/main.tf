@@ -4,12 +4,10 @@
 # this bucket (and prefix) and its KMS key, nothing else.
 
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.name
 
   log_bucket_name = "${var.bucket_name}-logs"
@@ -20,28 +18,12 @@ locals {
 # KMS
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "this" {
-  description             = "${var.bucket_name}: chat attachments (S3 SSE-KMS)"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms" {
+  source = "../kms-key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministration"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.bucket_name}"
-  target_key_id = aws_kms_key.this.key_id
+  description = "${var.bucket_name}: chat attachments (S3 SSE-KMS)"
+  alias       = var.bucket_name
+  tags        = var.tags
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -88,7 +70,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "attachments" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.this.arn
+      kms_master_key_id = module.kms.arn
     }
 
     # One data key per bucket instead of a KMS call per object.

@@ -20,7 +20,7 @@ output "log_bucket_name" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting the attachments."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }
 
 output "access_policy_json" {
@@ -50,7 +50,7 @@ output "access_policy_json" {
         Sid      = "UseAttachmentsKeyThroughS3"
         Effect   = "Allow"
         Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
-        Resource = aws_kms_key.this.arn
+        Resource = module.kms.arn
         Condition = {
           StringEquals = { "kms:ViaService" = "s3.${local.region}.amazonaws.com" }
         }

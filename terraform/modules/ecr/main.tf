@@ -2,11 +2,9 @@
 # GitHub Actions assumes through OIDC to push release images.
 
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
 
   github_oidc_provider_arn = var.create_github_oidc_provider ? aws_iam_openid_connect_provider.github[0].arn : var.github_oidc_provider_arn
 }
@@ -17,28 +15,12 @@ locals {
 
 # ECR takes a grant on this key when a repository is created; pushers and pullers need no KMS
 # permissions of their own.
-resource "aws_kms_key" "this" {
-  description             = "${var.name}: ECR image encryption"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
+module "kms" {
+  source = "../kms-key"
 
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministration"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-ecr"
-  target_key_id = aws_kms_key.this.key_id
+  description = "${var.name}: ECR image encryption"
+  alias       = "${var.name}-ecr"
+  tags        = var.tags
 }
 
 resource "aws_ecr_repository" "this" {
@@ -54,7 +36,7 @@ resource "aws_ecr_repository" "this" {
 
   encryption_configuration {
     encryption_type = "KMS"
-    kms_key         = aws_kms_key.this.arn
+    kms_key         = module.kms.arn
   }
 
   tags = var.tags

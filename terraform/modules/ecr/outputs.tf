@@ -25,5 +25,5 @@ output "github_oidc_provider_arn" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting the images."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }

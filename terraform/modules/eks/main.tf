@@ -1,11 +1,7 @@
-data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
 
   # EKS writes control plane logs to this fixed name; creating it first lets us set KMS and
   # retention (EKS would otherwise create it unencrypted with infinite retention).
@@ -29,54 +25,20 @@ locals {
 # KMS: envelope encryption of Kubernetes Secrets and of the control plane log group
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "this" {
+module "kms" {
+  source = "../kms-key"
+
   description             = "${var.cluster_name}: EKS secrets envelope encryption and control plane logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsControlPlane"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action = [
-          "kms:Encrypt*",
-          "kms:Decrypt*",
-          "kms:ReEncrypt*",
-          "kms:GenerateDataKey*",
-          "kms:Describe*",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.cluster_name}-eks"
-  target_key_id = aws_kms_key.this.key_id
+  alias                   = "${var.cluster_name}-eks"
+  log_group_name_patterns = [local.log_group_name]
+  log_statement_sid       = "CloudWatchLogsControlPlane"
+  tags                    = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "cluster" {
   name              = local.log_group_name
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.arn
 
   tags = var.tags
 }
@@ -240,7 +202,7 @@ resource "aws_eks_cluster" "this" {
     resources = ["secrets"]
 
     provider {
-      key_arn = aws_kms_key.this.arn
+      key_arn = module.kms.arn
     }
   }
 

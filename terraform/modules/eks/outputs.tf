@@ -55,5 +55,5 @@ output "oidc_issuer_url" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting Kubernetes Secrets and the control plane log group."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }

@@ -2,15 +2,7 @@
 # failover, TLS required in transit, KMS at rest, AUTH token generated here and kept in Secrets
 # Manager together with the ready-made rediss:// URL the services read as REDIS_URL.
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
-
   replication_group_id = "${var.name}-redis"
   log_group_prefix     = "/aws/elasticache/${local.replication_group_id}"
 }
@@ -19,48 +11,14 @@ locals {
 # KMS: data at rest, the AUTH secret and the log groups
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "this" {
+module "kms" {
+  source = "../kms-key"
+
   description             = "${var.name}: ElastiCache Redis at rest, AUTH secret and logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsRedisLogGroups"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action = [
-          "kms:Encrypt*",
-          "kms:Decrypt*",
-          "kms:ReEncrypt*",
-          "kms:GenerateDataKey*",
-          "kms:Describe*",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_prefix}/*"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-redis"
-  target_key_id = aws_kms_key.this.key_id
+  alias                   = "${var.name}-redis"
+  log_group_name_patterns = ["${local.log_group_prefix}/*"]
+  log_statement_sid       = "CloudWatchLogsRedisLogGroups"
+  tags                    = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "this" {
@@ -68,7 +26,7 @@ resource "aws_cloudwatch_log_group" "this" {
 
   name              = "${local.log_group_prefix}/${each.value}"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.arn
 
   tags = var.tags
 }
@@ -87,7 +45,7 @@ resource "aws_secretsmanager_secret" "auth" {
   # checkov:skip=CKV2_AWS_57: ElastiCache AUTH tokens have no AWS-managed rotation; rotating means modify-replication-group with auth_token_update_strategy ROTATE then SET and rolling the pods (README, "Rotating the Redis AUTH token"), not a Secrets Manager rotation Lambda.
   name                    = "${var.name}/redis/auth"
   description             = "AUTH token and rediss:// URL of ${local.replication_group_id}"
-  kms_key_id              = aws_kms_key.this.arn
+  kms_key_id              = module.kms.arn
   recovery_window_in_days = 7
 
   tags = var.tags
@@ -156,7 +114,7 @@ resource "aws_elasticache_replication_group" "this" {
   multi_az_enabled           = true
 
   at_rest_encryption_enabled = true
-  kms_key_id                 = aws_kms_key.this.arn
+  kms_key_id                 = module.kms.arn
   transit_encryption_enabled = true
   transit_encryption_mode    = "required"
   auth_token                 = random_password.auth_token.result

@@ -30,5 +30,5 @@ output "security_group_id" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting data at rest, the AUTH secret and the log groups."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }

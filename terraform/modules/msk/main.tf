@@ -5,15 +5,7 @@
 # Topics are NOT created here (auto.create.topics.enable=false and the AWS provider has no
 # topic resource): the deployment creates them, see terraform/README.md ("Kafka topics").
 
-data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-
 locals {
-  account_id = data.aws_caller_identity.current.account_id
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
-
   cluster_name   = "${var.name}-kafka"
   log_group_name = "/aws/msk/${local.cluster_name}/broker"
 
@@ -34,54 +26,20 @@ locals {
 # KMS: data at rest, SCRAM secrets (MSK requires a customer managed key) and broker logs
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "this" {
+module "kms" {
+  source = "../kms-key"
+
   description             = "${var.name}: MSK data at rest, SCRAM secrets and broker logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsBrokerLogGroup"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action = [
-          "kms:Encrypt*",
-          "kms:Decrypt*",
-          "kms:ReEncrypt*",
-          "kms:GenerateDataKey*",
-          "kms:Describe*",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-msk"
-  target_key_id = aws_kms_key.this.key_id
+  alias                   = "${var.name}-msk"
+  log_group_name_patterns = [local.log_group_name]
+  log_statement_sid       = "CloudWatchLogsBrokerLogGroup"
+  tags                    = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "broker" {
   name              = local.log_group_name
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.arn
 
   tags = var.tags
 }
@@ -184,7 +142,7 @@ resource "aws_msk_cluster" "this" {
   }
 
   encryption_info {
-    encryption_at_rest_kms_key_arn = aws_kms_key.this.arn
+    encryption_at_rest_kms_key_arn = module.kms.arn
 
     encryption_in_transit {
       client_broker = "TLS"
@@ -233,7 +191,7 @@ resource "aws_secretsmanager_secret" "scram" {
   # checkov:skip=CKV2_AWS_57: MSK SCRAM secrets have no AWS-provided rotation function; rotate by writing a new password to the secret (MSK re-reads associated secrets) and rolling the pods, as the README describes.
   name                    = "AmazonMSK_${local.cluster_name}/${each.value}"
   description             = "SASL/SCRAM-SHA-512 credentials of Kafka user ${each.value} on ${local.cluster_name}"
-  kms_key_id              = aws_kms_key.this.arn
+  kms_key_id              = module.kms.arn
   recovery_window_in_days = 7
 
   tags = var.tags

@@ -35,5 +35,5 @@ output "security_group_id" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting data at rest, the SCRAM secrets and the broker logs."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }

@@ -172,54 +172,20 @@ resource "aws_vpc_endpoint" "s3" {
 # Flow logs -> CloudWatch Logs (KMS-encrypted)
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "flow_logs" {
+module "flow_logs_kms" {
+  source = "../kms-key"
+
   description             = "${var.name}: VPC flow log encryption"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsFlowLogGroup"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action = [
-          "kms:Encrypt*",
-          "kms:Decrypt*",
-          "kms:ReEncrypt*",
-          "kms:GenerateDataKey*",
-          "kms:Describe*",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.flow_log_group_name}"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "flow_logs" {
-  name          = "alias/${var.name}-vpc-flow-logs"
-  target_key_id = aws_kms_key.flow_logs.key_id
+  alias                   = "${var.name}-vpc-flow-logs"
+  log_group_name_patterns = [local.flow_log_group_name]
+  log_statement_sid       = "CloudWatchLogsFlowLogGroup"
+  tags                    = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = local.flow_log_group_name
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
+  kms_key_id        = module.flow_logs_kms.arn
 
   tags = var.tags
 }

@@ -13,12 +13,10 @@
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.name
 
   engine_major = split(".", var.engine_version)[0]
 
@@ -50,48 +48,14 @@ locals {
 # KMS: storage, Performance Insights, the master secret and the log groups
 # ---------------------------------------------------------------------------------------------
 
-resource "aws_kms_key" "this" {
+module "kms" {
+  source = "../kms-key"
+
   description             = "${var.name}: RDS PostgreSQL storage, Performance Insights, master secret and logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministration"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsPostgresLogGroups"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${local.region}.amazonaws.com" }
-        Action = [
-          "kms:Encrypt*",
-          "kms:Decrypt*",
-          "kms:ReEncrypt*",
-          "kms:GenerateDataKey*",
-          "kms:Describe*",
-        ]
-        Resource = "*"
-        Condition = {
-          ArnLike = {
-            "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/rds/instance/${var.name}-*"
-          }
-        }
-      },
-    ]
-  })
-
-  tags = var.tags
-}
-
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-rds"
-  target_key_id = aws_kms_key.this.key_id
+  alias                   = "${var.name}-rds"
+  log_group_name_patterns = ["/aws/rds/instance/${var.name}-*"]
+  log_statement_sid       = "CloudWatchLogsPostgresLogGroups"
+  tags                    = var.tags
 }
 
 # RDS would create these on first export, unencrypted and kept forever.
@@ -100,7 +64,7 @@ resource "aws_cloudwatch_log_group" "this" {
 
   name              = each.value
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
+  kms_key_id        = module.kms.arn
 
   tags = var.tags
 }
@@ -245,7 +209,7 @@ resource "aws_db_instance" "this" {
   # Master credentials: generated, stored (KMS-encrypted) and rotated by RDS in Secrets Manager.
   username                      = var.master_username
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.this.arn
+  master_user_secret_kms_key_id = module.kms.arn
 
   iam_database_authentication_enabled = true
 
@@ -253,7 +217,7 @@ resource "aws_db_instance" "this" {
   max_allocated_storage = var.max_allocated_storage
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.this.arn
+  kms_key_id            = module.kms.arn
 
   db_subnet_group_name   = aws_db_subnet_group.this.name
   vpc_security_group_ids = [aws_security_group.this.id]
@@ -277,7 +241,7 @@ resource "aws_db_instance" "this" {
   apply_immediately           = var.apply_immediately
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.this.arn
+  performance_insights_kms_key_id       = module.kms.arn
   performance_insights_retention_period = var.performance_insights_retention_period
 
   monitoring_interval = var.monitoring_interval

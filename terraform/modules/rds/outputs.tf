@@ -45,5 +45,5 @@ output "security_group_id" {
 
 output "kms_key_arn" {
   description = "KMS key encrypting storage, Performance Insights, the master secret and the log groups."
-  value       = aws_kms_key.this.arn
+  value       = module.kms.arn
 }
