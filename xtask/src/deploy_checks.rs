@@ -25,7 +25,10 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 
-use crate::deps::step;
+use crate::{
+    deps::{on_path, step},
+    stack::target_dir,
+};
 
 /// Kinds that `kubernetes-validate` has no schema for (custom resources). Its "couldn't find
 /// schema" warning is accepted for these only: any other kind without a schema is a typo or a
@@ -242,7 +245,7 @@ impl Tools {
                 },
             )?;
         }
-        let kubectl = which("kubectl").context(
+        let kubectl = on_path("kubectl").context(
             "kubectl is not on PATH; it renders the kustomize overlays \
              (https://kubernetes.io/docs/tasks/tools/; Debian/Ubuntu: the `kubectl` package from \
              the Kubernetes apt repository)",
@@ -250,7 +253,7 @@ impl Tools {
         Ok(Self {
             venv,
             kubectl,
-            terraform: which("terraform"),
+            terraform: on_path("terraform"),
         })
     }
 
@@ -373,20 +376,6 @@ fn run_quiet(command: &mut Command) -> Result<()> {
         command.get_program().to_string_lossy(),
         output.status
     )
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
-    })
-}
-
-fn target_dir(workspace: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"))
 }
 
 fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>> {

@@ -222,14 +222,26 @@ fn check_redis(url: &str) -> Result<()> {
     }
 }
 
-fn find_tansu() -> Option<PathBuf> {
-    let candidates = std::env::var_os("PATH")
+/// Every `PATH` entry's `name`, existing or not, in `PATH` order.
+fn path_candidates(name: &str) -> Vec<PathBuf> {
+    std::env::var_os("PATH")
         .map(|paths| {
             std::env::split_paths(&paths)
-                .map(|dir| dir.join("tansu"))
-                .collect::<Vec<_>>()
+                .map(|dir| dir.join(name))
+                .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The first file called `name` on `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    path_candidates(name)
+        .into_iter()
+        .find(|path| path.is_file())
+}
+
+fn find_tansu() -> Option<PathBuf> {
+    let candidates = path_candidates("tansu");
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
@@ -272,9 +284,7 @@ fn ensure_tansu() -> Result<PathBuf> {
 }
 
 fn start_tansu(tansu: &PathBuf) -> Result<Child> {
-    let log_dir =
-        PathBuf::from(std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into()))
-            .join("xtask");
+    let log_dir = crate::stack::target_dir(&crate::stack::workspace_root()?).join("xtask");
     std::fs::create_dir_all(&log_dir)?;
     let log_path = log_dir.join("tansu.log");
     let log = std::fs::File::create(&log_path)?;

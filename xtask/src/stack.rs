@@ -349,6 +349,13 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
     ]
 }
 
+/// Cargo's target folder: `CARGO_TARGET_DIR`, else `target/` in the workspace.
+pub fn target_dir(workspace: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+}
+
 /// The workspace's root folder (xtask lives one level below it).
 pub fn workspace_root() -> Result<PathBuf> {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -382,26 +389,13 @@ fn build(root: &Path, release: bool) -> Result<PathBuf> {
         }
         Ok(())
     })?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    Ok(target.join(profile))
+    Ok(target_dir(root).join(profile))
 }
 
-/// Generates an Ed25519 key into `dir` unless it holds one already.
+/// Generates an Ed25519 key into `dir` unless it holds one already (`--if-empty`).
 fn ensure_keys(bin_dir: &Path, dir: &Path) -> Result<()> {
-    let has_key = std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.path().extension().is_some_and(|x| x == "pem"))
-    });
-    if has_key {
-        println!("    using the keys already there");
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)?;
     let output = Command::new(bin_dir.join("auth-service"))
-        .args(["keys", "generate", "--dir"])
+        .args(["keys", "generate", "--if-empty", "--dir"])
         .arg(dir)
         .output()
         .context("cannot run auth-service keys generate")?;
@@ -411,7 +405,7 @@ fn ensure_keys(bin_dir: &Path, dir: &Path) -> Result<()> {
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    println!("    generated a new key");
+    println!("    {}", String::from_utf8_lossy(&output.stdout).trim());
     Ok(())
 }
 
