@@ -29,7 +29,8 @@ use diesel_async::{
         deadpool::{Object, Pool},
     },
 };
-use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+pub use diesel_migrations::EmbeddedMigrations;
+use diesel_migrations::{MigrationHarness, embed_migrations};
 use futures::future::BoxFuture;
 use postgres_native_tls::MakeTlsConnector;
 use prometheus::{IntCounter, IntCounterVec, Opts};
@@ -468,7 +469,7 @@ pub async fn prepare_schema(
 
 /// The names of the backbone and `service` migrations not yet applied to the database at
 /// `url`.
-pub async fn pending_migrations(
+async fn pending_migrations(
     url: &SecretString,
     service: Option<EmbeddedMigrations>,
 ) -> Result<Vec<String>, DbError> {

@@ -1,7 +1,7 @@
 //! The frame every service's `Application` shares: why start-up failed ([`StartupError`]) and
 //! the loops that run beside the HTTP server ([`Background`]: the outbox relay, the
-//! consumers and any other loop), served and drained together; and the subcommands every
-//! binary shares for containers and orchestrators ([`healthcheck`], [`migrate`]).
+//! consumers and any other loop), served and drained together; and what every binary does
+//! with its service ([`Service`], [`run`]: `serve`, `migrate`, `healthcheck`).
 //!
 //! ```ignore
 //! let background = Background::new().with_relay(relay).with_consumer(consumer);
@@ -17,7 +17,7 @@ use diesel_migrations::EmbeddedMigrations;
 use futures::{FutureExt, future::BoxFuture};
 
 use crate::{
-    config::Env,
+    config::{ConfigError, Env},
     db::{self, DatabaseConfig, DbError},
     http::{HttpConfig, ListenError, health},
     kafka::{
@@ -26,6 +26,7 @@ use crate::{
         relay::OutboxRelay,
     },
     shutdown::{self, CancellationToken},
+    telemetry::{self, TelemetryConfig},
 };
 
 /// Why a service could not start.
@@ -121,13 +122,81 @@ impl Background {
     }
 }
 
+/// A service's `Application`, as every binary serves it ([`run`]).
+///
+/// `build` binds the listener (port 0 in tests) and returns; `run_until_stopped` serves until
+/// the shutdown signal, then drains. Tests, `xtask` and `main` all start the same code path.
+pub trait Service: Sized {
+    /// The binary's name.
+    const NAME: &'static str;
+    /// The port when `PORT` is unset.
+    const DEFAULT_PORT: u16;
+    /// The service's own migrations (after the backbone's); `None` without a database.
+    const MIGRATIONS: Option<EmbeddedMigrations>;
+    type Config;
+
+    /// Reads and validates the configuration from the environment.
+    fn config_from_env(env: &Env) -> Result<Self::Config, ConfigError>;
+    fn telemetry(config: &Self::Config) -> &TelemetryConfig;
+    /// Prepares the schema, connects the dependencies (lazily: one that is down makes the
+    /// service not ready, not dead) and binds the listener.
+    fn build(config: Self::Config) -> impl Future<Output = Result<Self, StartupError>>;
+    /// The port the listener is bound to.
+    fn port(&self) -> u16;
+    /// Serves until `shutdown` is cancelled, then drains in-flight requests and the
+    /// background loops.
+    fn run_until_stopped(
+        self,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = std::io::Result<()>>;
+}
+
+/// The subcommands every service binary has (`serve` when none is given).
+#[derive(Debug, Clone, Copy, Default, clap::Subcommand)]
+pub enum Command {
+    /// Serve HTTP and run the service's relay and consumers (the default).
+    #[default]
+    Serve,
+    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
+    Migrate,
+    /// Exit 0 when this host's service answers /health/live (the container health check).
+    Healthcheck,
+}
+
+/// Runs `command` for service `S`.
+pub async fn run<S: Service>(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::<S>().await,
+        Command::Migrate => match S::MIGRATIONS {
+            Some(migrations) => migrate(migrations).await,
+            None => anyhow::bail!("{} has no database to migrate", S::NAME),
+        },
+        Command::Healthcheck => healthcheck(S::DEFAULT_PORT),
+    }
+}
+
+/// `<service> serve`: configuration from the environment, telemetry, then the service until
+/// SIGTERM or Ctrl-C.
+async fn serve<S: Service>() -> anyhow::Result<()> {
+    let config = S::config_from_env(&Env::from_process())?;
+    let _telemetry = telemetry::init(S::telemetry(&config)).context("starting telemetry")?;
+    let application = S::build(config)
+        .await
+        .with_context(|| format!("starting {}", S::NAME))?;
+    tracing::info!(port = application.port(), "{} listening", S::NAME);
+    application
+        .run_until_stopped(shutdown::on_signal())
+        .await
+        .context("serving")
+}
+
 /// How long `healthcheck` waits for the answer (container runtimes give the command ~30 s).
 const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `<service> healthcheck`: succeeds when the service configured by this environment (`PORT`,
 /// else `default_port`; `HTTP_HOST`) answers `GET /health/live` with 200. It is the container
 /// image's `HEALTHCHECK`, which has no shell or curl to ask with.
-pub fn healthcheck(default_port: u16) -> anyhow::Result<()> {
+fn healthcheck(default_port: u16) -> anyhow::Result<()> {
     let config = HttpConfig::from_env(&Env::from_process(), default_port)?;
     health::probe_live(&config, HEALTHCHECK_TIMEOUT)
         .with_context(|| format!("no live service on port {}", config.port))
@@ -136,7 +205,7 @@ pub fn healthcheck(default_port: u16) -> anyhow::Result<()> {
 /// `<service> migrate`: applies the backbone's and then `service`'s pending migrations to
 /// `DATABASE_URL`, and returns. The migration job of a deployment whose pods run with
 /// `DATABASE_MIGRATE_ON_START=false`.
-pub async fn migrate(service: EmbeddedMigrations) -> anyhow::Result<()> {
+async fn migrate(service: EmbeddedMigrations) -> anyhow::Result<()> {
     let database = DatabaseConfig::from_env(&Env::from_process())?;
     let applied = db::migrate(&database.url, Some(service))
         .await

@@ -45,13 +45,15 @@ use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use marquee_common::{
     auth::{TokenVerifier, VerifierConfig},
+    config::{ConfigError, Env},
     db::{self, DatabaseCheck},
     http::{self, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics},
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     rate_limit::RateLimiter,
     redis::{self as redis_conn, RedisCheck},
-    service::Background,
+    service::{Background, Service},
     shutdown::CancellationToken,
+    telemetry::TelemetryConfig,
 };
 
 pub use marquee_common::service::StartupError;
@@ -84,10 +86,23 @@ impl std::fmt::Debug for Application {
     }
 }
 
-impl Application {
+impl Service for Application {
+    const NAME: &'static str = config::SERVICE;
+    const DEFAULT_PORT: u16 = config::DEFAULT_PORT;
+    const MIGRATIONS: Option<EmbeddedMigrations> = Some(MIGRATIONS);
+    type Config = Config;
+
+    fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
+    }
+
+    fn telemetry(config: &Config) -> &TelemetryConfig {
+        &config.telemetry
+    }
+
     /// Migrates the database, connects the dependencies (lazily: a dependency that is down
     /// makes the service not ready, not dead) and binds the listener.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    async fn build(config: Config) -> Result<Self, StartupError> {
         db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let pool = db::pool(&config.database.url, &config.database)?;
         let redis = redis_conn::connect(&config.redis)?;
@@ -184,13 +199,13 @@ impl Application {
     }
 
     /// The port the listener is bound to.
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
     /// relay and the consumer.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         self.background.serve(self.server, shutdown).await
     }
 }

@@ -7,12 +7,12 @@ use anyhow::Context;
 use auth_service::{
     Application,
     admin::{self, AdminOutcome},
-    config::{AdminConfig, Config, DEFAULT_PORT},
+    config::AdminConfig,
     hashing::PasswordHasher,
     keys::SigningKeys,
 };
 use clap::{Parser, Subcommand};
-use marquee_common::{Env, shutdown, telemetry};
+use marquee_common::{Env, service};
 
 #[derive(Parser)]
 #[command(
@@ -27,8 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HTTP and publish events (the default).
-    Serve,
+    #[command(flatten)]
+    Service(service::Command),
     /// Signing keys.
     Keys {
         #[command(subcommand)]
@@ -39,10 +39,6 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
-    Migrate,
-    /// Exit 0 when this host's auth-service answers /health/live (container health check).
-    Healthcheck,
 }
 
 #[derive(Subcommand)]
@@ -79,8 +75,9 @@ enum KeysCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command.unwrap_or(Command::Serve) {
-        Command::Serve => serve().await,
+    let command = Cli::parse().command;
+    match command.unwrap_or(Command::Service(service::Command::Serve)) {
+        Command::Service(command) => service::run::<Application>(command).await,
         Command::Keys {
             command: KeysCommand::Generate { dir, kid, if_empty },
         } => {
@@ -95,8 +92,6 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin(command).await,
-        Command::Migrate => marquee_common::service::migrate(auth_service::MIGRATIONS).await,
-        Command::Healthcheck => marquee_common::service::healthcheck(DEFAULT_PORT),
     }
 }
 
@@ -139,19 +134,5 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             println!("{email} ({id}) is now an admin");
         }
     }
-    Ok(())
-}
-
-async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env(&Env::from_process())?;
-    let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
-    let application = Application::build(config)
-        .await
-        .context("starting auth-service")?;
-    tracing::info!(port = application.port(), "auth-service listening");
-    application
-        .run_until_stopped(shutdown::on_signal())
-        .await
-        .context("serving")?;
     Ok(())
 }

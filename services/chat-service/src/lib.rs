@@ -40,12 +40,14 @@ use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use marquee_common::{
     auth::TokenVerifier,
+    config::{ConfigError, Env},
     db::{self, DatabaseCheck},
     http::{self, health::Readiness, metrics::Metrics},
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay, tail::TopicTail},
     redis::{self as redis_conn, RedisCheck},
-    service::Background,
+    service::{Background, Service},
     shutdown::CancellationToken,
+    telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;
 
@@ -83,10 +85,23 @@ impl std::fmt::Debug for Application {
     }
 }
 
-impl Application {
+impl Service for Application {
+    const NAME: &'static str = config::SERVICE;
+    const DEFAULT_PORT: u16 = config::DEFAULT_PORT;
+    const MIGRATIONS: Option<EmbeddedMigrations> = Some(MIGRATIONS);
+    type Config = Config;
+
+    fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
+    }
+
+    fn telemetry(config: &Config) -> &TelemetryConfig {
+        &config.telemetry
+    }
+
     /// Migrates the database, connects the dependencies (lazily), opens the attachment store
     /// and binds the listener.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    async fn build(config: Config) -> Result<Self, StartupError> {
         db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let metrics = Metrics::new();
         let pool = db::pool(&config.database.url, &config.database)?;
@@ -189,13 +204,13 @@ impl Application {
     }
 
     /// The port the listener is bound to.
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves until `shutdown` is cancelled; then closes every socket with 1001 (going
     /// away), drains in-flight requests and stops the background loops.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         let sockets = self.shutdown;
         let stop = shutdown.clone();
         tokio::spawn(async move {

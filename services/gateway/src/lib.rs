@@ -40,11 +40,14 @@ use actix_web::{
 };
 use marquee_common::{
     auth::TokenVerifier,
+    config::{ConfigError, Env},
+    db::EmbeddedMigrations,
     http::{self, TrustedProxyHops, health::Readiness, metrics::Metrics},
     rate_limit::FailMode,
     redis::{self as redis_conn, RedisCheck},
-    service::Background,
+    service::{Background, Service},
     shutdown::CancellationToken,
+    telemetry::TelemetryConfig,
 };
 
 pub use marquee_common::service::StartupError;
@@ -145,10 +148,23 @@ fn cors(config: &CorsConfig) -> Cors {
     cors
 }
 
-impl Application {
+impl Service for Application {
+    const NAME: &'static str = config::SERVICE;
+    const DEFAULT_PORT: u16 = config::DEFAULT_PORT;
+    const MIGRATIONS: Option<EmbeddedMigrations> = None;
+    type Config = Config;
+
+    fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
+    }
+
+    fn telemetry(config: &Config) -> &TelemetryConfig {
+        &config.telemetry
+    }
+
     /// Connects Redis (lazily), prepares the pools and binds the listener. Instances join
     /// rotation after their first passing health check, which runs as soon as it serves.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    async fn build(config: Config) -> Result<Self, StartupError> {
         let metrics = Metrics::new();
         let gateway_metrics = GatewayMetrics::register(&metrics);
         let pools = Pools::new(&config.upstreams, &config.health, &gateway_metrics);
@@ -244,13 +260,13 @@ impl Application {
     }
 
     /// The port the listener is bound to.
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves until `shutdown` is cancelled: relayed WebSockets are closed with 1001, in-flight
     /// requests drain, and the health checks stop.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         self.background.serve(self.server, shutdown).await
     }
 }

@@ -36,12 +36,14 @@ use actix_web::{dev::Server, web};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use marquee_common::{
     auth::TokenVerifier,
+    config::{ConfigError, Env},
     db::{self, DatabaseCheck},
     http::{self, health::Readiness, metrics::Metrics},
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     redis::{self as redis_conn, RedisCheck},
-    service::Background,
+    service::{Background, Service},
     shutdown::CancellationToken,
+    telemetry::TelemetryConfig,
 };
 
 pub use marquee_common::service::StartupError;
@@ -75,10 +77,23 @@ impl std::fmt::Debug for Application {
     }
 }
 
-impl Application {
+impl Service for Application {
+    const NAME: &'static str = config::SERVICE;
+    const DEFAULT_PORT: u16 = config::DEFAULT_PORT;
+    const MIGRATIONS: Option<EmbeddedMigrations> = Some(MIGRATIONS);
+    type Config = Config;
+
+    fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
+    }
+
+    fn telemetry(config: &Config) -> &TelemetryConfig {
+        &config.telemetry
+    }
+
     /// Migrates the database, connects the dependencies (lazily), loads the catalogue and
     /// binds the listener.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    async fn build(config: Config) -> Result<Self, StartupError> {
         db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let metrics = Metrics::new();
         let pool = db::pool(&config.database.url, &config.database)?;
@@ -143,18 +158,20 @@ impl Application {
     }
 
     /// The port the listener is bound to.
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
-    }
-
-    /// `tmdb` or `offline`.
-    pub fn provider(&self) -> &'static str {
-        self.catalogue.provider_name()
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
     /// relay and the consumer.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         self.background.serve(self.server, shutdown).await
+    }
+}
+
+impl Application {
+    /// `tmdb` or `offline`.
+    pub fn provider(&self) -> &'static str {
+        self.catalogue.provider_name()
     }
 }

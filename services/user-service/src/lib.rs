@@ -34,12 +34,14 @@ use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use marquee_common::{
     auth::TokenVerifier,
     cache::TagCache,
+    config::{ConfigError, Env},
     db::{self, DatabaseCheck, Databases},
     http::{self, health::Readiness, idempotency::IdempotencyStore, metrics::Metrics},
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     redis::{self as redis_conn, RedisCheck},
-    service::Background,
+    service::{Background, Service},
     shutdown::CancellationToken,
+    telemetry::TelemetryConfig,
 };
 
 pub use marquee_common::service::StartupError;
@@ -70,9 +72,22 @@ impl std::fmt::Debug for Application {
     }
 }
 
-impl Application {
+impl Service for Application {
+    const NAME: &'static str = config::SERVICE;
+    const DEFAULT_PORT: u16 = config::DEFAULT_PORT;
+    const MIGRATIONS: Option<EmbeddedMigrations> = Some(MIGRATIONS);
+    type Config = Config;
+
+    fn config_from_env(env: &Env) -> Result<Config, ConfigError> {
+        Config::from_env(env)
+    }
+
+    fn telemetry(config: &Config) -> &TelemetryConfig {
+        &config.telemetry
+    }
+
     /// Migrates the database, connects the dependencies (lazily) and binds the listener.
-    pub async fn build(config: Config) -> Result<Self, StartupError> {
+    async fn build(config: Config) -> Result<Self, StartupError> {
         db::prepare_schema(&config.database, Some(MIGRATIONS)).await?;
         let metrics = Metrics::new();
         let databases = Databases::new(&config.database, &metrics)?;
@@ -126,13 +141,13 @@ impl Application {
     }
 
     /// The port the listener is bound to.
-    pub fn port(&self) -> u16 {
+    fn port(&self) -> u16 {
         self.port
     }
 
     /// Serves until `shutdown` is cancelled, then drains in-flight requests and stops the
     /// relay and the consumer.
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
+    async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
         self.background.serve(self.server, shutdown).await
     }
 }

@@ -10,11 +10,10 @@ use marquee_common::{
     cache::{CacheConfig, TagCache},
     db::{self, DatabaseConfig},
     http::metrics::Metrics,
-    redis, shutdown, telemetry,
+    redis, service,
 };
 use user_service::{
     Application,
-    config::{Config, DEFAULT_PORT},
     import::{self, ImportOptions},
     profiles::USERS_TAG,
 };
@@ -28,8 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HTTP, consume users.v1 and publish profile events (the default).
-    Serve,
+    #[command(flatten)]
+    Service(service::Command),
     /// Bulk-load profiles from a CSV file (needs `DATABASE_URL`): header row with email and
     /// display_name, optionally id, bio, avatar_url, locale, created_at. All or nothing.
     Import {
@@ -46,16 +45,13 @@ enum Command {
         #[arg(long)]
         count: u64,
     },
-    /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
-    Migrate,
-    /// Exit 0 when this host's user-service answers /health/live (container health check).
-    Healthcheck,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command.unwrap_or(Command::Serve) {
-        Command::Serve => serve().await,
+    let command = Cli::parse().command;
+    match command.unwrap_or(Command::Service(service::Command::Serve)) {
+        Command::Service(command) => service::run::<Application>(command).await,
         Command::Import { file, emit_events } => import(ImportOptions { file, emit_events }).await,
         Command::Synthesize { count } => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -63,8 +59,6 @@ async fn main() -> anyhow::Result<()> {
             out.flush()?;
             Ok(())
         }
-        Command::Migrate => marquee_common::service::migrate(user_service::MIGRATIONS).await,
-        Command::Healthcheck => marquee_common::service::healthcheck(DEFAULT_PORT),
     }
 }
 
@@ -102,19 +96,5 @@ async fn import(options: ImportOptions) -> anyhow::Result<()> {
             .invalidate(&[USERS_TAG.to_owned()])
             .await;
     }
-    Ok(())
-}
-
-async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env(&Env::from_process())?;
-    let _telemetry = telemetry::init(&config.telemetry).context("starting telemetry")?;
-    let application = Application::build(config)
-        .await
-        .context("starting user-service")?;
-    tracing::info!(port = application.port(), "user-service listening");
-    application
-        .run_until_stopped(shutdown::on_signal())
-        .await
-        .context("serving")?;
     Ok(())
 }

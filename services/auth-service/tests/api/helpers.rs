@@ -14,6 +14,7 @@ use marquee_common::{
     http::HttpConfig,
     rate_limit::{FailMode, Quota},
     redis::{RedisConfig, connect},
+    service::Service as _,
     shutdown::CancellationToken,
     telemetry::TelemetryConfig,
 };

@@ -10,7 +10,7 @@ use chat_service::{
     config::{ChatConfig, Config},
 };
 use marquee_common::{
-    auth::Role, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig,
+    auth::Role, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig, service::Service as _,
     shutdown::CancellationToken, telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;

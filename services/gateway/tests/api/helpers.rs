@@ -5,6 +5,7 @@ use std::{sync::OnceLock, time::Duration};
 use gateway::{Application, config::Config};
 use marquee_common::{
     Env,
+    service::Service as _,
     shutdown::CancellationToken,
     telemetry::{self, TelemetryConfig, TelemetryGuard},
 };

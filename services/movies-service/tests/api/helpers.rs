@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use marquee_common::{
-    auth::Role, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig,
+    auth::Role, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig, service::Service as _,
     shutdown::CancellationToken, telemetry::TelemetryConfig,
 };
 use marquee_proto_events::{movies::v1::WatchlistChanged, topics};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use marquee_common::{
     auth::Role, cache::CacheConfig, db::DatabaseConfig, http::HttpConfig, redis::RedisConfig,
-    shutdown::CancellationToken, telemetry::TelemetryConfig,
+    service::Service as _, shutdown::CancellationToken, telemetry::TelemetryConfig,
 };
 use marquee_proto_events::{
     Event, topics,
