@@ -2,8 +2,9 @@
 //!
 //! - `cargo xtask test [ARGS…]`: makes sure PostgreSQL, Redis and a Kafka-compatible broker
 //!   are there (installing and starting the pinned tansu broker when `KAFKA_BROKERS` is not
-//!   set), then runs the whole workspace suite with nextest (or `cargo test` without it).
-//!   Extra arguments go to the test runner.
+//!   set), then runs the whole workspace suite with nextest (or `cargo test` without it),
+//!   every test even after a failure, and ends with the slowest tests ([`report`]) and the
+//!   total time. Extra arguments go to the test runner.
 //! - `cargo xtask up [--release] [--port N] [--services-from N]`: the whole platform
 //!   locally: dependencies, topics, databases, dev keys, auth, user, movies, two chat
 //!   instances and the gateway, until Ctrl-C ([`stack`]).
@@ -19,9 +20,13 @@
 mod deploy_checks;
 mod deps;
 mod postgres;
+mod report;
 mod stack;
 
-use std::process::{Command, ExitCode};
+use std::{
+    process::{Command, ExitCode},
+    time::Instant,
+};
 
 use anyhow::{Context, Result, bail};
 
@@ -58,7 +63,8 @@ usage: cargo xtask <command>
 
 commands:
   test [ARGS...]   check dependencies, start the broker if needed, run the whole test suite
-                   (ARGS go to cargo nextest / cargo test)
+                   (every test, even after a failure), then print the slowest tests and the
+                   total time (ARGS go to cargo nextest / cargo test)
   bench [ARGS...]  dependencies, then the benchmarks in release mode (see docs/benchmarks.md)
   up [FLAGS]       the whole platform locally until Ctrl-C: dependencies, topics, databases,
                    dev keys, auth, user, movies, chat (twice) and the gateway
@@ -77,27 +83,47 @@ environment:
 ";
 
 fn test(extra: &[String]) -> Result<()> {
+    let started = Instant::now();
     let deps = deps::Dependencies::prepare()?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
         .is_ok_and(|o| o.status.success());
+    // Both profiles run every test and report every failure (.config/nextest.toml); CI's
+    // shows failures' output as they happen.
+    let profile = if std::env::var_os("CI").is_some() {
+        "ci"
+    } else {
+        "default"
+    };
     let mut command = Command::new("cargo");
     if nextest {
-        command.args(["nextest", "run", "--workspace"]);
-        if std::env::var_os("CI").is_some() {
-            command.args(["--profile", "ci"]);
-        }
+        command.args(["nextest", "run", "--workspace", "--profile", profile]);
     } else {
         println!(
             "==> cargo-nextest not found; using cargo test (install it with `cargo install cargo-nextest --locked`)"
         );
-        command.args(["test", "--workspace"]);
+        command.args(["test", "--workspace", "--no-fail-fast"]);
     }
     command.args(extra).envs(deps.env());
     println!("==> running the test suite: {}", describe(&command));
     let status = command.status().context("cannot run cargo")?;
     drop(deps);
+    if nextest {
+        // nextest's store is `target/nextest` in the workspace, whatever CARGO_TARGET_DIR says.
+        let junit = stack::workspace_root()?
+            .join("target/nextest")
+            .join(profile)
+            .join("junit.xml");
+        match report::read(&junit) {
+            Ok(tests) => print!("{}", report::summary(&tests, 10)),
+            Err(error) => println!("==> no per-test times: {error:#}"),
+        }
+    }
+    println!(
+        "==> total time {:.0?} (dependencies, build and tests)",
+        started.elapsed()
+    );
     if !status.success() {
         bail!("the test suite failed ({status})");
     }

@@ -26,6 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::redis::RedisConnection;
 use actix_web::{
     FromRequest, HttpRequest,
     dev::Payload,
@@ -37,7 +38,6 @@ use actix_web::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -222,7 +222,7 @@ struct Inner {
     config: VerifierConfig,
     /// Where keys come from: fetched from `jwks_url`, or given once (the issuer itself).
     source: KeySource,
-    redis: ConnectionManager,
+    redis: RedisConnection,
     keys: RwLock<KeyCache>,
     /// Serialises refetches, so concurrent unknown `kid`s cause one request.
     refetch: tokio::sync::Mutex<()>,
@@ -257,7 +257,7 @@ impl std::fmt::Debug for TokenVerifier {
 const SESSION_CACHE_LIMIT: usize = 100_000;
 
 impl TokenVerifier {
-    pub fn new(config: VerifierConfig, redis: ConnectionManager) -> Self {
+    pub fn new(config: VerifierConfig, redis: RedisConnection) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(3))
             .build()
@@ -269,7 +269,7 @@ impl TokenVerifier {
     /// for auth-service, which verifies the tokens it signs itself.
     pub fn with_jwks(
         config: VerifierConfig,
-        redis: ConnectionManager,
+        redis: RedisConnection,
         jwks: &serde_json::Value,
     ) -> Result<Self, serde_json::Error> {
         let set = JwkSet::deserialize(jwks)?;
@@ -284,7 +284,7 @@ impl TokenVerifier {
 
     fn with_source(
         config: VerifierConfig,
-        redis: ConnectionManager,
+        redis: RedisConnection,
         source: KeySource,
         keys: KeyCache,
     ) -> Self {

@@ -44,8 +44,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::redis::RedisConnection;
 use prometheus::{IntCounterVec, Opts};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
@@ -148,7 +148,7 @@ struct Inner {
     name: String,
     /// `{key_prefix}:{name}`, the start of every key.
     prefix: String,
-    redis: ConnectionManager,
+    redis: RedisConnection,
     ttl: Duration,
     recent_window: Duration,
     /// Milliseconds since `epoch` until which Redis is not asked (after an error).
@@ -171,7 +171,7 @@ impl TagCache {
     /// A cache called `name` (the key prefix and the metrics label) on `redis`.
     pub fn new(
         name: &str,
-        redis: ConnectionManager,
+        redis: RedisConnection,
         config: &CacheConfig,
         metrics: &Metrics,
     ) -> Self {

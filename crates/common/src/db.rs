@@ -62,8 +62,15 @@ pub struct DatabaseConfig {
     /// `DATABASE_MAX_CONNECTIONS` (default 16): pool size per URL.
     pub max_connections: usize,
     /// `DATABASE_ACQUIRE_TIMEOUT` (default 5s): how long a request waits for a connection
-    /// before it fails with 503 instead of queueing forever.
+    /// (a free one, its health check, or a new one) before it fails with 503 instead of
+    /// queueing forever.
     pub acquire_timeout: Duration,
+    /// `DATABASE_STATEMENT_TIMEOUT` (default 10s): PostgreSQL's `statement_timeout` on the
+    /// pool's connections, so a query stuck behind a lock or a bad plan fails instead of
+    /// holding its request (and connection) for good. Longer than any request is worth
+    /// waiting for (the gateway gives up after 15 s); migrations and imports are not bound by
+    /// it.
+    pub statement_timeout: Duration,
     /// `DATABASE_MIGRATE_ON_START` (default true): apply pending migrations at start. Off
     /// where a separate job migrates (Kubernetes), so the serving role needs no DDL rights
     /// and a rollout never changes the schema under the previous release's pods.
@@ -91,6 +98,8 @@ impl DatabaseConfig {
                 1..=1000,
             )?,
             acquire_timeout: env.duration_or("DATABASE_ACQUIRE_TIMEOUT", Duration::from_secs(5))?,
+            statement_timeout: env
+                .duration_or("DATABASE_STATEMENT_TIMEOUT", Duration::from_secs(10))?,
             migrate_on_start: env.flag_or("DATABASE_MIGRATE_ON_START", true)?,
         })
     }
@@ -102,6 +111,7 @@ impl DatabaseConfig {
             read_urls: Vec::new(),
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
             migrate_on_start: true,
         }
     }
@@ -150,10 +160,12 @@ impl From<DbError> for crate::http::Problem {
 }
 
 /// A lazily connecting pool for `url`: no connection is opened until one is needed, so a
-/// service can start (and report not-ready) while its database is still coming up.
+/// service can start (and report not-ready) while its database is still coming up. Its
+/// connections carry `config.statement_timeout`.
 pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbError> {
+    let statement_timeout = config.statement_timeout;
     let mut manager_config = ManagerConfig::default();
-    manager_config.custom_setup = Box::new(|url| Box::pin(connect(url)));
+    manager_config.custom_setup = Box::new(move |url| Box::pin(open(url, Some(statement_timeout))));
     let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(
         url.expose_secret(),
         manager_config,
@@ -162,18 +174,68 @@ pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbErr
         .max_size(config.max_connections)
         .wait_timeout(Some(config.acquire_timeout))
         .create_timeout(Some(config.acquire_timeout))
+        .recycle_timeout(Some(config.acquire_timeout))
         .runtime(deadpool_runtime())
         .build()
         .map_err(|e| DbError::Unavailable(e.to_string()))
 }
 
-/// Opens one connection to `url`, with TLS as its `sslmode` asks ([`tls_for`]).
+/// How long opening one connection may take, TLS and login included.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long sent data may stay unacknowledged before the kernel drops the connection, and
+/// how soon an idle connection is probed: a database that vanished without closing its
+/// connections (a failover, a partition) is noticed in seconds, not after the kernel's
+/// 15 minutes of retransmissions.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Opens one connection to `url`, with TLS as its `sslmode` asks ([`tls_for`]), within
+/// [`CONNECT_TIMEOUT`] (unless the URL sets its own `connect_timeout`).
 pub async fn connect(url: &str) -> ConnectionResult<AsyncPgConnection> {
+    open(url, None).await
+}
+
+async fn open(
+    url: &str,
+    statement_timeout: Option<Duration>,
+) -> ConnectionResult<AsyncPgConnection> {
     let (url, tls) = tls_for(url).map_err(ConnectionError::BadConnection)?;
-    let (client, connection) = tokio_postgres::connect(&url, tls)
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string()))?;
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(CONNECT_TIMEOUT);
+    config.connect_timeout(timeout);
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+    }
+    if config.get_keepalives_interval().is_none() {
+        config
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(3);
+    }
+    if let Some(statement_timeout) = statement_timeout {
+        let options = format!(
+            "{} -c statement_timeout={}",
+            config.get_options().unwrap_or_default(),
+            statement_timeout.as_millis()
+        );
+        config.options(options.trim_start());
+    }
+    let connecting = async {
+        let (client, connection) = config
+            .connect(tls)
+            .await
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+        AsyncPgConnection::try_from_client_and_connection(client, connection).await
+    };
+    tokio::time::timeout(timeout, connecting)
         .await
-        .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
-    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        .map_err(|_| ConnectionError::BadConnection(format!("no connection within {timeout:?}")))?
 }
 
 /// The TLS setup for a connection to `url`, with libpq's meaning of its `sslmode`:
@@ -278,11 +340,17 @@ fn deadpool_runtime() -> deadpool::Runtime {
     deadpool::Runtime::Tokio1
 }
 
-/// Borrows a connection, mapping pool failures to [`DbError::Unavailable`].
+/// Borrows a connection, mapping pool failures to [`DbError::Unavailable`]. The pool bounds
+/// each step (waiting for a free connection, checking it, opening a new one); this bounds
+/// them together by the pool's wait timeout.
 pub async fn connection(pool: &PgPool) -> Result<PgConn, DbError> {
-    pool.get()
-        .await
-        .map_err(|e| DbError::Unavailable(e.to_string()))
+    let budget = pool.timeouts().wait.unwrap_or(Duration::from_secs(5));
+    match tokio::time::timeout(budget, pool.get()).await {
+        Ok(result) => result.map_err(|e| DbError::Unavailable(e.to_string())),
+        Err(_) => Err(DbError::Unavailable(format!(
+            "no connection within {budget:?}"
+        ))),
+    }
 }
 
 /// Runs `work` in one transaction on a pooled connection: committed when it returns `Ok`,
@@ -426,8 +494,12 @@ impl Replica {
     }
 }
 
+/// How long [`migrate`] waits for another process's migrations (the advisory lock).
+pub const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Applies the backbone migrations, then `service` migrations, to the database at `url`;
-/// returns the versions it applied (none when the schema was current).
+/// returns the versions it applied (none when the schema was current). Another process
+/// migrating the same database is waited for, at most [`MIGRATION_LOCK_TIMEOUT`].
 pub async fn migrate(
     url: &SecretString,
     service: Option<EmbeddedMigrations>,
@@ -435,7 +507,17 @@ pub async fn migrate(
     let mut conn = blocking_connection(url).await?;
     tokio::task::spawn_blocking(move || {
         // Session-level lock, released when the connection closes at the end of this block.
-        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))?;
+        // `lock_timeout` bounds the wait; it is reset before the migrations, whose own locks
+        // may legitimately take longer.
+        conn.batch_execute(&format!(
+            "SET lock_timeout = {}; SELECT pg_advisory_lock({MIGRATION_LOCK_KEY}); RESET lock_timeout",
+            MIGRATION_LOCK_TIMEOUT.as_millis()
+        ))
+        .map_err(|e| {
+            DbError::Migration(format!(
+                "another process held the migration lock for {MIGRATION_LOCK_TIMEOUT:?} ({e})"
+            ))
+        })?;
         let mut applied = Vec::new();
         for source in std::iter::once(BACKBONE_MIGRATIONS).chain(service) {
             let versions = conn

@@ -21,8 +21,9 @@
 
 use std::{sync::LazyLock, time::Duration};
 
+use crate::redis::RedisConnection;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use redis::{Script, aio::ConnectionManager};
+use redis::Script;
 
 use crate::{
     config::{ConfigError, Env, in_range},
@@ -173,7 +174,7 @@ impl RateLimitUnavailable {
 /// A limiter over Redis (module docs); cheap to clone.
 #[derive(Clone)]
 pub struct RateLimiter {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     /// Prefix of the bucket keys (`ratelimit:<name>:`), so limiters never share buckets.
     prefix: String,
     quota: Quota,
@@ -247,13 +248,13 @@ return {1, capacity - ahead - 1, delay, math.ceil(free - now)}
 
 impl RateLimiter {
     /// A token-bucket limiter named `name` (part of its keys) with `quota` per key.
-    pub fn new(redis: ConnectionManager, name: &str, quota: Quota, fail_mode: FailMode) -> Self {
+    pub fn new(redis: RedisConnection, name: &str, quota: Quota, fail_mode: FailMode) -> Self {
         Self::with_strategy(redis, name, quota, Strategy::TokenBucket, fail_mode)
     }
 
     /// A limiter named `name` spending `quota` per key the way `strategy` says.
     pub fn with_strategy(
-        redis: ConnectionManager,
+        redis: RedisConnection,
         name: &str,
         quota: Quota,
         strategy: Strategy,
@@ -336,7 +337,7 @@ mod tests {
     use super::*;
     use crate::redis::{RedisConfig, connect};
 
-    fn redis() -> ConnectionManager {
+    fn redis() -> RedisConnection {
         let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         connect(&RedisConfig::for_url(url)).unwrap()
     }

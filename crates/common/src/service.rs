@@ -61,7 +61,10 @@ impl StartupError {
     }
 }
 
-type Task = Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>;
+type Task = (
+    String,
+    Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>,
+);
 
 /// The loops a service runs beside its HTTP server, started when it serves.
 #[derive(Default)]
@@ -84,29 +87,34 @@ impl Background {
 
     /// Publishes the service's outbox.
     pub fn with_relay(mut self, relay: OutboxRelay) -> Self {
-        self.tasks
-            .push(Box::new(|shutdown| relay.run(shutdown).boxed()));
+        self.tasks.push((
+            "outbox relay".to_owned(),
+            Box::new(|shutdown| relay.run(shutdown).boxed()),
+        ));
         self
     }
 
     /// Applies events; a consumer that cannot start stops the service
     /// ([`InboxConsumer::run_or_stop`]).
     pub fn with_consumer<H: EventHandler>(mut self, consumer: InboxConsumer<H>) -> Self {
-        self.tasks
-            .push(Box::new(|shutdown| consumer.run_or_stop(shutdown).boxed()));
+        self.tasks.push((
+            format!("consumer {}", consumer.group()),
+            Box::new(|shutdown| consumer.run_or_stop(shutdown).boxed()),
+        ));
         self
     }
 
     /// Any other loop that runs until `shutdown` is cancelled (a [`TopicTail`], a
-    /// subscription).
+    /// subscription); `name` says which in the log if it does not stop in time.
     ///
     /// [`TopicTail`]: crate::kafka::tail::TopicTail
-    pub fn with_task<F, Fut>(mut self, task: F) -> Self
+    pub fn with_task<F, Fut>(mut self, name: &str, task: F) -> Self
     where
         F: FnOnce(CancellationToken) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.tasks.push(Box::new(|shutdown| task(shutdown).boxed()));
+        self.tasks
+            .push((name.to_owned(), Box::new(|shutdown| task(shutdown).boxed())));
         self
     }
 
@@ -116,7 +124,7 @@ impl Background {
         let tasks = self
             .tasks
             .into_iter()
-            .map(|task| task(shutdown.clone()))
+            .map(|(name, task)| (name, task(shutdown.clone())))
             .collect();
         shutdown::serve(server, tasks, shutdown).await
     }

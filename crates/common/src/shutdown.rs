@@ -48,17 +48,29 @@ pub async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) ->
     }
 }
 
+/// How long the background loops (relay, consumers, tails) may take to stop once the HTTP
+/// server has drained. Each stops within a few seconds on its own (the relay within 2 s, a
+/// consumer within [`crate::kafka::CONSUMER_CLOSE_TIMEOUT`]); a loop still running after this
+/// is abandoned with a warning rather than holding the process until SIGKILL.
+pub const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A named background loop, for [`serve`].
+pub type NamedTask = (String, futures::future::BoxFuture<'static, ()>);
+
 /// Serves `server` and runs the background `tasks` (relay, consumers) until `shutdown` is
 /// cancelled — or until the server stops by itself, which cancels it for the tasks — then
-/// lets in-flight requests finish and waits for the tasks to stop. Every service's
-/// `run_until_stopped`.
+/// lets in-flight requests finish and waits for the tasks to stop (at most
+/// [`BACKGROUND_STOP_TIMEOUT`]). Every service's `run_until_stopped`.
 pub async fn serve(
     server: actix_web::dev::Server,
-    tasks: Vec<futures::future::BoxFuture<'static, ()>>,
+    tasks: Vec<NamedTask>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let handle = server.handle();
-    let tasks: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+    let tasks: Vec<_> = tasks
+        .into_iter()
+        .map(|(name, task)| (name, tokio::spawn(task)))
+        .collect();
     let stop = shutdown.clone();
     tokio::spawn(async move {
         stop.cancelled().await;
@@ -66,8 +78,16 @@ pub async fn serve(
     });
     let served = server.await;
     shutdown.cancel();
-    for task in tasks {
-        let _ = task.await;
+    let deadline = tokio::time::Instant::now() + BACKGROUND_STOP_TIMEOUT;
+    for (name, mut task) in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!(
+                task = %name,
+                timeout = ?BACKGROUND_STOP_TIMEOUT,
+                "a background loop did not stop in time; abandoning it"
+            );
+            task.abort();
+        }
     }
     served
 }

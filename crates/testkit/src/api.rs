@@ -1,6 +1,13 @@
 //! An HTTP client pointed at one service under test.
 
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, Response};
 use serde_json::Value;
+
+/// How long a test waits for one answer: longer than any bound inside the services (the
+/// gateway gives up on an upstream after 15 s), so a request that runs out has hung.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The address of a service under test and a client for it; tests' `TestApp`s deref to it.
 #[derive(Debug, Clone)]
@@ -14,7 +21,7 @@ impl ApiClient {
     pub fn new(port: u16) -> Self {
         Self {
             address: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: test_client(),
         }
     }
 
@@ -22,59 +29,62 @@ impl ApiClient {
         format!("{}{path}", self.address)
     }
 
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    /// Sends `request`; panics with the method and path when there is no answer.
+    pub async fn send(&self, request: RequestBuilder) -> Response {
+        let request = request.build().expect("a well-formed request");
+        let what = format!("{} {}", request.method(), request.url().path());
         self.client
-            .get(self.url(path))
-            .send()
+            .execute(request)
             .await
-            .expect("request")
+            .unwrap_or_else(|e| panic!("{what}: no answer ({e})"))
     }
 
-    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        let request = self.client.post(self.url(path)).json(body);
-        request.send().await.expect("request")
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send(self.request(Method::POST, path).json(body)).await
     }
 
     /// `GET` with `Authorization: Bearer <token>`.
-    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        let request = self.client.get(self.url(path)).bearer_auth(token);
-        request.send().await.expect("request")
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        self.send(self.request(Method::GET, path).bearer_auth(token))
+            .await
     }
 
     /// `POST` with a bearer token and an optional JSON body.
-    pub async fn post_as(
-        &self,
-        token: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> reqwest::Response {
-        let mut request = self.client.post(self.url(path)).bearer_auth(token);
+    pub async fn post_as(&self, token: &str, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self.request(Method::POST, path).bearer_auth(token);
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.expect("request")
+        self.send(request).await
     }
 
     /// `PATCH` with a bearer token and a JSON body.
-    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> reqwest::Response {
+    pub async fn patch_as(&self, token: &str, path: &str, body: &Value) -> Response {
         let request = self
-            .client
-            .patch(self.url(path))
+            .request(Method::PATCH, path)
             .bearer_auth(token)
             .json(body);
-        request.send().await.expect("request")
+        self.send(request).await
     }
 
     /// `PUT` with a bearer token and no body.
-    pub async fn put_as(&self, token: &str, path: &str) -> reqwest::Response {
-        let request = self.client.put(self.url(path)).bearer_auth(token);
-        request.send().await.expect("request")
+    pub async fn put_as(&self, token: &str, path: &str) -> Response {
+        self.send(self.request(Method::PUT, path).bearer_auth(token))
+            .await
     }
 
     /// `DELETE` with a bearer token.
-    pub async fn delete_as(&self, token: &str, path: &str) -> reqwest::Response {
-        let request = self.client.delete(self.url(path)).bearer_auth(token);
-        request.send().await.expect("request")
+    pub async fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.send(self.request(Method::DELETE, path).bearer_auth(token))
+            .await
     }
 
     /// The sum of a Prometheus metric's samples on `/metrics` whose labels include `labels`
@@ -85,7 +95,7 @@ impl ApiClient {
             .await
             .text()
             .await
-            .expect("metrics text");
+            .unwrap_or_else(|e| panic!("GET /metrics: unreadable body ({e})"));
         text.lines()
             .filter(|line| {
                 line.strip_prefix(name)
@@ -99,4 +109,13 @@ impl ApiClient {
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
+}
+
+/// A client whose every request is bounded ([`REQUEST_TIMEOUT`]; connecting: 2 s), for tests.
+pub fn test_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .expect("an HTTP client")
 }

@@ -1,52 +1,40 @@
 //! A private tansu broker for fault tests.
+//!
+//! An outage is played by a [`FaultProxy`] in front of the broker, not by killing the broker:
+//! tansu's in-memory storage would forget every topic and record on a restart, which a real
+//! Kafka on its disks does not, and librdkafka (2.12.1, bundled by rdkafka-sys 4.10) crashes
+//! when a consumer fetches from a broker that forgot the topic — tansu answers such a fetch
+//! with a zero topic id and a `CurrentLeader` hint, and librdkafka's leader-discovery update
+//! then looks the topic up by a NULL name (`rd_kafka_metadata_update_op` →
+//! `rd_kafka_metadata_cache_find` → `strcmp`). Behind the proxy the clients see their broker
+//! vanish (connections reset) and come back with its state, as in production.
 
-use std::{net::TcpListener, path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use tokio::process::{Child, Command};
 
-/// A tansu broker process on a free port with in-memory storage. Stopping it loses its
-/// topics and records; [`crate::TestTopics::create_again`] restores the topics.
+use crate::FaultProxy;
+
+/// A tansu broker process (in-memory storage) on a free port, reached through a
+/// [`FaultProxy`] so that a test can take it away from its clients and give it back.
 #[derive(Debug)]
 pub struct BrokerProcess {
-    port: u16,
-    child: Option<Child>,
+    proxy: FaultProxy,
+    /// Killed on drop.
+    _child: Child,
 }
 
 impl BrokerProcess {
-    /// Starts a broker on a free port and waits until it accepts connections.
+    /// Starts a broker and waits until it accepts connections.
     pub async fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut broker = Self { port, child: None };
-        broker.start_again().await;
-        broker
-    }
-
-    /// `127.0.0.1:<port>`, for `KAFKA_BROKERS`.
-    pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the broker.
-    pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill().await;
-        }
-    }
-
-    /// Starts the broker again on the same port (after [`BrokerProcess::stop`]).
-    pub async fn start_again(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let child = Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
+        let port = crate::free_port();
+        let listener = format!("tcp://127.0.0.1:{port}");
+        let proxy = FaultProxy::start(([127, 0, 0, 1], port).into()).await;
+        // Clients learn the broker's address from its metadata: it must be the proxy's.
+        let advertised = format!("tcp://{}", proxy.address());
+        let mut child = Command::new(tansu_binary())
+            .args(["broker", "--listener-url", &listener])
+            .args(["--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .stdout(Stdio::null())
@@ -54,15 +42,41 @@ impl BrokerProcess {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start tansu ({e}); `cargo xtask test` installs it"));
-        self.child = Some(child);
-        let address = format!("127.0.0.1:{}", self.port);
-        crate::eventually_async(Duration::from_secs(20), "the broker to listen", || async {
-            tokio::net::TcpStream::connect(&address)
-                .await
-                .ok()
-                .map(drop)
-        })
-        .await;
+        let address = format!("127.0.0.1:{port}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the private tansu broker exited at start ({status})");
+            }
+            let connect = tokio::net::TcpStream::connect(&address);
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), connect).await {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the private tansu broker did not listen on {address} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            proxy,
+            _child: child,
+        }
+    }
+
+    /// `127.0.0.1:<port>` of the proxy, for `KAFKA_BROKERS`.
+    pub fn brokers(&self) -> String {
+        self.proxy.address().to_string()
+    }
+
+    /// The broker goes away for its clients: open connections are reset, new ones too.
+    pub async fn cut(&self) {
+        self.proxy.cut().await;
+    }
+
+    /// The broker is back, with every topic and record it had.
+    pub fn restore(&self) {
+        self.proxy.restore();
     }
 }
 

@@ -1,12 +1,14 @@
 //! A fresh database per test.
 
 use diesel_async::{
-    AsyncConnection, AsyncPgConnection, RunQueryDsl,
-    async_connection_wrapper::AsyncConnectionWrapper,
+    AsyncPgConnection, RunQueryDsl, async_connection_wrapper::AsyncConnectionWrapper,
 };
 use diesel_migrations::EmbeddedMigrations;
 use marquee_common::db::{self, DatabaseConfig, PgPool};
 use secrecy::SecretString;
+
+/// How long creating or dropping a test database may take.
+const SERVER_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A database that exists for one test: created (and migrated) by [`TestDatabase::create`],
 /// dropped when the value is dropped.
@@ -20,25 +22,29 @@ pub struct TestDatabase {
 impl TestDatabase {
     /// Creates `marquee_test_<uuid>` and applies the backbone migrations plus `service`'s.
     pub async fn create(service: Option<EmbeddedMigrations>) -> Self {
+        crate::init_logs();
         let server_url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
         let name = format!("marquee_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = AsyncPgConnection::establish(&server_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("cannot reach PostgreSQL at {server_url} (set TEST_DATABASE_URL): {e}")
-            });
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
+        let mut conn = db::connect(&server_url).await.unwrap_or_else(|e| {
+            panic!("cannot reach PostgreSQL at {server_url} (set TEST_DATABASE_URL): {e}")
+        });
+        let created = tokio::time::timeout(
+            SERVER_STATEMENT_TIMEOUT,
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!("CREATE DATABASE {name} took over {SERVER_STATEMENT_TIMEOUT:?}")
+        });
+        created.unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let (base, _) = server_url
             .rsplit_once('/')
             .expect("TEST_DATABASE_URL has a database path");
         let url = format!("{base}/{name}");
         db::migrate(&SecretString::from(url.clone()), service)
             .await
-            .expect("migrations apply");
+            .unwrap_or_else(|e| panic!("migrating {name}: {e}"));
         Self {
             name,
             url,
@@ -61,7 +67,7 @@ impl TestDatabase {
         use marquee_common::schema::inbox;
         crate::eventually_async(
             std::time::Duration::from_secs(30),
-            "the event to be applied",
+            &format!("event {event_id} to be applied"),
             || async {
                 let mut conn = self.connection().await;
                 let seen: i64 = inbox::table
@@ -69,7 +75,7 @@ impl TestDatabase {
                     .select(count_star())
                     .get_result(&mut conn)
                     .await
-                    .expect("inbox query");
+                    .unwrap_or_else(|e| panic!("reading the inbox of {}: {e}", self.name));
                 (seen > 0).then_some(())
             },
         )
@@ -85,13 +91,10 @@ impl TestDatabase {
     /// Reverts every migration of `sources` (newest first) and applies them again, failing if
     /// any `down.sql` does not undo its `up.sql`: a second `up` then finds leftovers.
     pub async fn revert_and_reapply(&self, sources: Vec<EmbeddedMigrations>) {
-        let url = self.url.clone();
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(self.connection().await);
         tokio::task::spawn_blocking(move || {
-            use diesel_migrations::MigrationHarness;
-            let mut conn =
-                <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
-                    .expect("connect for migrations");
             use diesel::migration::MigrationSource;
+            use diesel_migrations::MigrationHarness;
             let all: Vec<_> = sources
                 .iter()
                 .flat_map(|source| {
@@ -124,9 +127,9 @@ impl TestDatabase {
 
     /// A single connection, for assertions.
     pub async fn connection(&self) -> AsyncPgConnection {
-        AsyncPgConnection::establish(&self.url)
+        db::connect(&self.url)
             .await
-            .expect("connect to the test database")
+            .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", self.name))
     }
 }
 
@@ -135,22 +138,29 @@ impl Drop for TestDatabase {
         let server_url = self.server_url.clone();
         let name = self.name.clone();
         // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived
-        // thread with its own runtime does the work.
-        let dropped = std::thread::spawn(move || {
+        // thread with its own runtime does the work, and is waited for a bounded time.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build()
-                .ok()?;
-            runtime.block_on(async {
-                let mut conn = AsyncPgConnection::establish(&server_url).await.ok()?;
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await
-                    .ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(_))) {
+                .build();
+            let dropped = runtime.ok().and_then(|runtime| {
+                runtime.block_on(async {
+                    let mut conn = db::connect(&server_url).await.ok()?;
+                    let drop =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                    tokio::time::timeout(SERVER_STATEMENT_TIMEOUT, drop.execute(&mut conn))
+                        .await
+                        .ok()?
+                        .ok()
+                })
+            });
+            let _ = done_tx.send(dropped.is_some());
+        });
+        let dropped = done_rx
+            .recv_timeout(SERVER_STATEMENT_TIMEOUT + db::CONNECT_TIMEOUT)
+            .unwrap_or(false);
+        if !dropped {
             eprintln!("warning: test database {} was not dropped", self.name);
         }
     }

@@ -26,7 +26,7 @@ pub struct TestIdentity {
     server: MockServer,
     kid: String,
     key: EncodingKey,
-    redis: redis::aio::ConnectionManager,
+    redis: marquee_common::redis::RedisConnection,
 }
 
 impl std::fmt::Debug for TestIdentity {

@@ -7,8 +7,9 @@
 //!   the server, default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! - [`TestTopics`]: a unique `KAFKA_TOPIC_PREFIX` per test on the shared broker
 //!   (`KAFKA_BROKERS`, default `127.0.0.1:9092`), with its topics created;
-//! - [`BrokerProcess`]: a private tansu broker on a free port, for fault tests that stop and
-//!   restart the broker without disturbing the tests beside them;
+//! - [`BrokerProcess`]: a private tansu broker behind a [`FaultProxy`], for fault tests that
+//!   take the broker away from its clients without disturbing the tests beside them;
+//! - [`FaultProxy`]: a TCP proxy that can cut the line to any server;
 //! - [`RedisProcess`]: a private `redis-server` on a free port, for tests that stop Redis
 //!   ([`redis_url`] is the shared one);
 //! - [`TestPublisher`]: publishes events as another service would;
@@ -17,7 +18,8 @@
 //! - [`WsClient`]: a WebSocket client speaking JSON frames, for the chat protocol;
 //! - [`OtlpReceiver`]: an OTLP/HTTP trace endpoint that decodes what real exporters send;
 //! - [`ServiceProcess`]: a workspace binary started as a child process (end-to-end tests);
-//! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping.
+//! - [`eventually`]: polls a condition until a deadline, instead of sleeping and hoping;
+//! - [`init_logs`]: the code under test's warnings in the test's output.
 
 // A test-support crate: when setup fails, panicking with a clear message is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -25,7 +27,9 @@
 mod api;
 mod broker;
 mod database;
+mod fault_proxy;
 mod identity;
+mod logs;
 mod otlp;
 mod poll;
 mod process;
@@ -34,10 +38,12 @@ mod redis_server;
 mod topics;
 mod ws;
 
-pub use api::ApiClient;
+pub use api::{ApiClient, REQUEST_TIMEOUT, test_client};
 pub use broker::BrokerProcess;
 pub use database::TestDatabase;
+pub use fault_proxy::FaultProxy;
 pub use identity::{TestIdentity, TestUser};
+pub use logs::init_logs;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use poll::{eventually, eventually_async};
 pub use process::{ServiceProcess, binary, free_port};

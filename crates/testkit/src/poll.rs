@@ -13,7 +13,8 @@ pub async fn eventually<T>(
     eventually_async(timeout, what, || std::future::ready(check())).await
 }
 
-/// Like [`eventually`], with an async check.
+/// Like [`eventually`], with an async check. A check that is itself still running at the
+/// deadline fails the wait too.
 pub async fn eventually_async<T, F: Future<Output = Option<T>>>(
     timeout: Duration,
     what: &str,
@@ -21,8 +22,12 @@ pub async fn eventually_async<T, F: Future<Output = Option<T>>>(
 ) -> T {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(value) = check().await {
-            return value;
+        match tokio::time::timeout_at(deadline, check()).await {
+            Ok(Some(value)) => return value,
+            Ok(None) => {}
+            Err(_) => panic!(
+                "timed out after {timeout:?} waiting for: {what} (the last check never returned)"
+            ),
         }
         if tokio::time::Instant::now() >= deadline {
             panic!("timed out after {timeout:?} waiting for: {what}");

@@ -86,14 +86,15 @@ impl ServiceProcess {
     /// Waits until `/health/ready` answers 200; panics with the log's tail after `timeout`
     /// or when the process exits.
     pub async fn wait_ready(&mut self, timeout: Duration) {
-        let client = reqwest::Client::new();
+        let client = crate::test_client();
         let url = format!("http://127.0.0.1:{}/health/ready", self.port);
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{} exited ({status}):\n{}", self.name, self.log_tail());
             }
-            if let Ok(response) = client.get(&url).send().await
+            let probe = tokio::time::timeout(Duration::from_secs(2), client.get(&url).send());
+            if let Ok(Ok(response)) = probe.await
                 && response.status().is_success()
             {
                 return;
@@ -116,7 +117,8 @@ impl ServiceProcess {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// Asks the process to stop (SIGTERM) and waits for it.
+    /// Asks the process to stop (SIGTERM) and waits for it; panics, after killing it, if it
+    /// has not stopped within 20 s (its own drain takes at most 15 s).
     pub async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = Command::new("kill")
@@ -124,7 +126,17 @@ impl ServiceProcess {
                 .status()
                 .await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        if tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+            panic!(
+                "{} did not stop within 20 s of SIGTERM:\n{}",
+                self.name,
+                self.log_tail()
+            );
+        }
     }
 }
 

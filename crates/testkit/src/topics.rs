@@ -32,6 +32,7 @@ impl TestTopics {
     /// of the consumer groups `groups` — names before [`TestTopics::group`] — reading them)
     /// created.
     pub async fn create_on(brokers: &str, logical: &[&str], groups: &[&str]) -> Self {
+        crate::init_logs();
         let prefix = format!("t{}.", uuid::Uuid::now_v7().simple());
         let mut config = KafkaConfig::local(brokers, prefix);
         config.delivery_timeout = Duration::from_secs(5);
@@ -45,11 +46,6 @@ impl TestTopics {
     /// Like [`TestTopics::create_on`], on the shared broker.
     pub async fn create(logical: &[&str], groups: &[&str]) -> Self {
         Self::create_on(&shared_brokers(), logical, groups).await
-    }
-
-    /// (Re)creates the topics, e.g. after a [`crate::BrokerProcess`] restart lost them.
-    pub async fn create_again(&self, logical: &[&str], groups: &[&str]) {
-        self.create_topics(logical, groups).await;
     }
 
     async fn create_topics(&self, logical: &[&str], groups: &[&str]) {

@@ -11,7 +11,8 @@ use tokio_tungstenite::{
     tungstenite::{self, Message, client::IntoClientRequest, http},
 };
 
-/// How long a test waits for the next frame.
+/// How long a test waits for an expected frame (or the server's close), for the handshake,
+/// and for a frame to be sent.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A connected test client.
@@ -45,12 +46,13 @@ impl WsClient {
         };
         Self::try_connect(port, path, &options)
             .await
-            .expect("WebSocket handshake")
+            .unwrap_or_else(|e| panic!("WebSocket handshake with 127.0.0.1:{port}{path}: {e}"))
             .0
     }
 
     /// Connects; the handshake's failure (a refused upgrade carries the HTTP response) is
-    /// returned, not panicked on.
+    /// returned, not panicked on. Panics if the handshake takes longer than
+    /// [`FRAME_TIMEOUT`].
     pub async fn try_connect(
         port: u16,
         path: &str,
@@ -73,8 +75,17 @@ impl WsClient {
         if let Some(size) = options.recv_buffer {
             socket.set_recv_buffer_size(size)?;
         }
-        let tcp = socket.connect(([127, 0, 0, 1], port).into()).await?;
-        let (stream, response) = client_async(request, tcp).await?;
+        let handshake = async {
+            let tcp = socket.connect(([127, 0, 0, 1], port).into()).await?;
+            client_async(request, tcp).await
+        };
+        let (stream, response) = tokio::time::timeout(FRAME_TIMEOUT, handshake)
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no WebSocket handshake with 127.0.0.1:{port}{path} within {FRAME_TIMEOUT:?}"
+                )
+            })?;
         Ok((Self { stream }, response))
     }
 
@@ -83,35 +94,60 @@ impl WsClient {
     }
 
     pub async fn send_text(&mut self, text: &str) {
-        self.stream
-            .send(Message::Text(text.to_owned().into()))
-            .await
-            .expect("frame sent");
+        let sent = tokio::time::timeout(
+            FRAME_TIMEOUT,
+            self.stream.send(Message::Text(text.to_owned().into())),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("a frame could not be sent within {FRAME_TIMEOUT:?}"));
+        sent.unwrap_or_else(|e| panic!("sending a frame failed: {e}"));
     }
 
-    /// The next JSON frame (pings and pongs skipped); panics on a close or a timeout.
+    /// The next JSON frame (pings and pongs skipped); panics on a close, or when none comes
+    /// within [`FRAME_TIMEOUT`].
     pub async fn next_json(&mut self) -> Value {
-        loop {
-            let message = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
-                .await
-                .expect("a frame within the timeout")
-                .expect("the connection is open")
-                .expect("a readable frame");
-            match message {
-                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
-                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
-                Message::Binary(_) => panic!("unexpected binary frame"),
-                Message::Close(close) => panic!("closed by the server: {close:?}"),
-            }
-        }
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        self.next_matching(deadline, "a JSON frame", |_| true).await
     }
 
-    /// The next frame whose `type` is `kind`, skipping others.
+    /// The next frame whose `type` is `kind`, skipping others; panics when none comes within
+    /// [`FRAME_TIMEOUT`].
     pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        let what = format!("a {kind:?} frame");
+        self.next_matching(deadline, &what, |frame| frame["type"] == kind)
+            .await
+    }
+
+    async fn next_matching(
+        &mut self,
+        deadline: tokio::time::Instant,
+        what: &str,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut skipped = Vec::new();
         loop {
-            let frame = self.next_json().await;
-            if frame["type"] == kind {
-                return frame;
+            let message = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("no {what} within {FRAME_TIMEOUT:?}; skipped meanwhile: {skipped:?}")
+                })
+                .unwrap_or_else(|| panic!("the connection ended while waiting for {what}"))
+                .unwrap_or_else(|e| panic!("unreadable frame while waiting for {what}: {e}"));
+            match message {
+                Message::Text(text) => {
+                    let frame: Value = serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("not a JSON frame ({e}): {text}"));
+                    if wanted(&frame) {
+                        return frame;
+                    }
+                    skipped.push(frame["type"].clone());
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Binary(_) => panic!("unexpected binary frame while waiting for {what}"),
+                Message::Close(close) => {
+                    panic!("closed by the server while waiting for {what}: {close:?}")
+                }
             }
         }
     }
@@ -132,8 +168,8 @@ impl WsClient {
         }
     }
 
-    /// Closes from the client side.
+    /// Closes from the client side (giving up after [`FRAME_TIMEOUT`]).
     pub async fn close(mut self) {
-        let _ = self.stream.close(None).await;
+        let _ = tokio::time::timeout(FRAME_TIMEOUT, self.stream.close(None)).await;
     }
 }

@@ -161,12 +161,12 @@ impl Service for Application {
                 UsersHandler,
                 &metrics,
             ))
-            .with_task(move |shutdown| tail.run(fanout, shutdown))
-            .with_task(move |shutdown| {
+            .with_task("topic tail", move |shutdown| tail.run(fanout, shutdown))
+            .with_task("Redis signals subscription", move |shutdown| {
                 let (redis, prefix, hub) = subscriber;
                 signals::subscribe(redis, prefix, hub, shutdown)
             })
-            .with_task(move |shutdown| {
+            .with_task("presence sweeper", move |shutdown| {
                 let (presence, hub, signals, every) = sweeper;
                 presence::sweep_loop(presence, hub, signals, every, shutdown)
             });

@@ -16,7 +16,6 @@ use marquee_common::{
     shutdown::{CancellationToken, sleep_or_shutdown},
 };
 use redis::AsyncCommands;
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -84,8 +83,12 @@ fn channel(prefix: &str) -> String {
     format!("{prefix}signals")
 }
 
+/// How long connecting and subscribing may take before it is tried again.
+const SUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Receives signals until `shutdown`, resubscribing after connection losses, and hands them
-/// to `hub`.
+/// to `hub`. A subscription whose server vanished without closing it is noticed by TCP
+/// keepalive ([`marquee_common::redis::client`]) within about 30 s.
 pub async fn subscribe(
     redis: RedisConfig,
     prefix: String,
@@ -95,15 +98,23 @@ pub async fn subscribe(
     let channel = channel(&prefix);
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
-        let subscribed = async {
-            let client = redis::Client::open(redis.url.expose_secret())?;
+        let subscribing = async {
+            let client = marquee_common::redis::client(&redis)?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
-        }
-        .await;
+        };
+        // The pub/sub connection has no response timeout of its own: bound the subscription.
+        let subscribed = tokio::select! {
+            () = shutdown.cancelled() => return,
+            subscribed = tokio::time::timeout(SUBSCRIBE_TIMEOUT, subscribing) => subscribed,
+        };
         match subscribed {
-            Ok(pubsub) => {
+            Err(_) => tracing::warn!(
+                timeout = ?SUBSCRIBE_TIMEOUT,
+                "subscribing to chat signals timed out; retrying"
+            ),
+            Ok(Ok(pubsub)) => {
                 backoff.reset();
                 tracing::debug!(%channel, "subscribed to chat signals");
                 let mut messages = pubsub.into_on_message();
@@ -124,7 +135,9 @@ pub async fn subscribe(
                 }
                 tracing::warn!("chat signal subscription lost; resubscribing");
             }
-            Err(error) => tracing::warn!(%error, "cannot subscribe to chat signals; retrying"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot subscribe to chat signals; retrying");
+            }
         }
         if sleep_or_shutdown(backoff.next_delay(), &shutdown).await {
             return;

@@ -185,11 +185,11 @@ impl Service for Application {
         }
         let relays_shutdown = CancellationToken::new();
         let background = Background::new()
-            .with_task({
+            .with_task("upstream health checks", {
                 let pools = pools.clone();
                 move |shutdown| pools.check_loop(shutdown)
             })
-            .with_task({
+            .with_task("WebSocket relays' shutdown", {
                 let relays = relays_shutdown.clone();
                 move |shutdown| async move {
                     shutdown.cancelled().await;

@@ -18,12 +18,12 @@ use actix_web::{
     HttpRequest,
     http::header::{HeaderName, HeaderValue},
 };
+use marquee_common::redis::RedisConnection;
 use marquee_common::{
     auth::{TokenVerifier, token_from_request, token_from_subprotocols},
     http::{ClientIp, Problem, client_ip::client_ip},
     rate_limit::{Decision, RateLimiter},
 };
-use redis::aio::ConnectionManager;
 
 use crate::{
     config::{RateLimitConfig, SERVICE},
@@ -64,7 +64,7 @@ impl std::fmt::Debug for Limits {
 
 impl Limits {
     pub fn new(
-        redis: ConnectionManager,
+        redis: RedisConnection,
         config: &RateLimitConfig,
         verifier: TokenVerifier,
         proxy_hops: usize,

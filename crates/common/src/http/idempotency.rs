@@ -25,6 +25,7 @@
 
 use std::time::Duration;
 
+use crate::redis::RedisConnection;
 use actix_web::{
     Error, HttpResponse, ResponseError,
     body::{BoxBody, MessageBody, to_bytes},
@@ -37,7 +38,6 @@ use actix_web::{
     web,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -54,7 +54,7 @@ pub const MAX_KEY_LEN: usize = 255;
 /// Where responses are kept; register it as `web::Data<IdempotencyStore>`.
 #[derive(Clone)]
 pub struct IdempotencyStore {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     /// The service's name: keys are `idempotency:<namespace>:<caller>:<key>`.
     namespace: String,
     /// How long a response is replayable (24 h).
@@ -73,7 +73,7 @@ impl std::fmt::Debug for IdempotencyStore {
 }
 
 impl IdempotencyStore {
-    pub fn new(redis: ConnectionManager, namespace: &str) -> Self {
+    pub fn new(redis: RedisConnection, namespace: &str) -> Self {
         Self {
             redis,
             namespace: namespace.to_owned(),
@@ -222,7 +222,7 @@ pub async fn middleware(
 /// The key is taken: replay, or explain why not.
 async fn answer_from_entry(
     req: ServiceRequest,
-    redis: &mut ConnectionManager,
+    redis: &mut RedisConnection,
     redis_key: &str,
     fingerprint: &str,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
@@ -268,7 +268,7 @@ async fn answer_from_entry(
     Ok(req.into_response(problem.error_response()))
 }
 
-async fn release(redis: &mut ConnectionManager, redis_key: &str) {
+async fn release(redis: &mut RedisConnection, redis_key: &str) {
     let released: redis::RedisResult<()> =
         redis::cmd("DEL").arg(redis_key).query_async(redis).await;
     if let Err(error) = released {

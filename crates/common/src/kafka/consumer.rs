@@ -26,7 +26,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use prometheus::{IntCounterVec, IntGaugeVec, Opts};
 use rdkafka::{
-    consumer::{CommitMode, Consumer as _},
+    consumer::Consumer as _,
     error::KafkaError,
     message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders},
     producer::FutureRecord,
@@ -300,6 +300,11 @@ impl<H: EventHandler> InboxConsumer<H> {
         }
     }
 
+    /// The consumer group.
+    pub fn group(&self) -> &str {
+        &self.config.group
+    }
+
     /// [`InboxConsumer::run`] as a background task of a service: a consumer that cannot
     /// start (bad configuration) is logged and stops the whole process through `shutdown`,
     /// so the orchestrator notices instead of a replica serving without it.
@@ -376,12 +381,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             }
         }
 
-        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last commit, or the broker is gone: the inbox makes any
-            // redelivery harmless.
-            tracing::debug!(%error, "final offset commit did not happen");
-        }
-        consumer.unsubscribe();
+        super::close_consumer(consumer, true, &self.config.group).await;
         tracing::info!(group = %self.config.group, "consumer stopped");
         Ok(())
     }

@@ -26,7 +26,10 @@ pub mod tail;
 use std::time::Duration;
 
 use rdkafka::{
-    ClientConfig, admin::AdminClient, config::RDKafkaLogLevel, consumer::StreamConsumer,
+    ClientConfig,
+    admin::AdminClient,
+    config::RDKafkaLogLevel,
+    consumer::{CommitMode, Consumer as _, ConsumerContext, StreamConsumer},
     producer::FutureProducer,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -274,6 +277,50 @@ impl KafkaConfig {
     pub fn admin(&self) -> Result<AdminClient<KafkaContext>, rdkafka::error::KafkaError> {
         self.client_config()
             .create_with_context(KafkaContext::default())
+    }
+}
+
+/// How long a stopping consumer may take to commit its offsets and leave its group.
+pub const CONSUMER_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Commits what `consumer` has stored (when `commit`) and closes it, leaving its group, on a
+/// thread of its own; waits at most [`CONSUMER_CLOSE_TIMEOUT`].
+///
+/// librdkafka's commit and close block until the broker answers, with no deadline of their
+/// own: a close while the broker holds the group's JoinGroup waits for the rebalance timeout
+/// (`max.poll.interval.ms`, five minutes). Done on an async worker, that froze the worker (and
+/// a test runtime's shutdown) for as long. A consumer still closing after the timeout is left
+/// to finish by itself, or to end with the process; its partitions then move to another
+/// member after the session timeout, and the inbox makes any redelivery harmless.
+pub async fn close_consumer<C>(consumer: StreamConsumer<C>, commit: bool, name: &str)
+where
+    C: ConsumerContext + 'static,
+{
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    let closing = std::thread::Builder::new()
+        .name("kafka-close".into())
+        .spawn(move || {
+            if commit && let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                // Nothing stored since the last commit, or the broker is gone: the inbox
+                // makes any redelivery harmless.
+                tracing::debug!(%error, "final offset commit did not happen");
+            }
+            drop(consumer);
+            let _ = closed_tx.send(());
+        });
+    if let Err(error) = closing {
+        tracing::warn!(%error, consumer = name, "cannot start a thread to close the consumer");
+        return;
+    }
+    if tokio::time::timeout(CONSUMER_CLOSE_TIMEOUT, closed_rx)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            consumer = name,
+            timeout = ?CONSUMER_CLOSE_TIMEOUT,
+            "the consumer did not close in time; leaving it to finish by itself"
+        );
     }
 }
 

@@ -112,6 +112,7 @@ impl TopicTail {
             }
         }
         self.assigned.store(false, Ordering::Release);
+        super::close_consumer(consumer, false, "topic tail").await;
     }
 
     /// A consumer positioned at the current end of every partition of the topics.

@@ -95,7 +95,7 @@ fn config(jwks: &MockServer) -> VerifierConfig {
     }
 }
 
-fn redis() -> redis::aio::ConnectionManager {
+fn redis() -> marquee_common::redis::RedisConnection {
     connect(&RedisConfig::for_url("redis://127.0.0.1:6379")).unwrap()
 }
 

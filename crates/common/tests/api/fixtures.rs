@@ -212,7 +212,7 @@ pub fn fast_relay_config() -> RelayConfig {
 }
 
 pub fn start_relay(db: &TestDatabase, topics: &TestTopics) -> Running {
-    init_test_logs();
+    marquee_testkit::init_logs();
     let metrics = Metrics::new();
     let relay = OutboxRelay::new(
         db.secret_url(),
@@ -239,7 +239,7 @@ pub fn consumer_config(topics: &TestTopics) -> ConsumerConfig {
 }
 
 pub fn start_consumer(db: &TestDatabase, topics: &TestTopics) -> Running {
-    init_test_logs();
+    marquee_testkit::init_logs();
     let metrics = Metrics::new();
     let consumer = InboxConsumer::new(
         db.pool(),
@@ -279,15 +279,4 @@ pub async fn wait_for_applied(db: &TestDatabase, n: i64, timeout: Duration) -> (
         Some(applied_counts(pool).await).filter(|(total, _)| *total >= n)
     })
     .await
-}
-
-/// Logs of the code under test, shown for failing tests, when `TEST_LOG` is set (a filter
-/// such as `info` or `marquee_common=debug`).
-pub fn init_test_logs() {
-    if let Ok(filter) = std::env::var("TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_test_writer()
-            .try_init();
-    }
 }

@@ -85,7 +85,7 @@ fn serve(things: Arc<Things>) -> String {
 }
 
 async fn post(url: &str, key: &str, body: Value, caller: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new()
+    let mut request = marquee_testkit::test_client()
         .post(url)
         .header("idempotency-key", key)
         .json(&body);
@@ -123,7 +123,7 @@ async fn the_same_key_and_body_replay_the_first_response() {
     assert_eq!(problem["code"], "idempotency_key_reused");
 
     // Without a key, nothing is remembered.
-    let plain = reqwest::Client::new()
+    let plain = marquee_testkit::test_client()
         .post(&url)
         .json(&json!({"name": "a"}))
         .send()

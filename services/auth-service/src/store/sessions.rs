@@ -27,7 +27,8 @@ use std::{sync::LazyLock, time::Duration};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, Utc};
 use marquee_common::auth::session_key;
-use redis::{RedisResult, Script, aio::ConnectionManager};
+use marquee_common::redis::RedisConnection;
+use redis::{RedisResult, Script};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -178,7 +179,7 @@ return {'invalid'}
 /// Creates, rotates, lists and deletes sessions.
 #[derive(Clone)]
 pub struct SessionStore {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     /// A session unused (not refreshed) this long expires.
     ttl: Duration,
     /// How long a just-rotated token still yields its successor.
@@ -197,7 +198,7 @@ impl std::fmt::Debug for SessionStore {
 const FIELDS: [&str; 5] = ["user_id", "created_at", "last_used_at", "user_agent", "ip"];
 
 impl SessionStore {
-    pub fn new(redis: ConnectionManager, ttl: Duration, grace: Duration) -> Self {
+    pub fn new(redis: RedisConnection, ttl: Duration, grace: Duration) -> Self {
         Self { redis, ttl, grace }
     }
 

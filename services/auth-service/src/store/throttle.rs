@@ -17,7 +17,8 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use redis::{RedisResult, Script, aio::ConnectionManager};
+use marquee_common::redis::RedisConnection;
+use redis::{RedisResult, Script};
 use sha2::{Digest, Sha256};
 
 use crate::domain::Email;
@@ -82,7 +83,7 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 /// The per-address lock.
 #[derive(Clone)]
 pub struct LoginThrottle {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     policy: LockoutPolicy,
 }
 
@@ -95,7 +96,7 @@ impl std::fmt::Debug for LoginThrottle {
 }
 
 impl LoginThrottle {
-    pub fn new(redis: ConnectionManager, policy: LockoutPolicy) -> Self {
+    pub fn new(redis: RedisConnection, policy: LockoutPolicy) -> Self {
         Self { redis, policy }
     }
 

@@ -161,9 +161,14 @@ async fn guesses_fired_in_parallel_cannot_outrun_the_lock() {
         .collect();
     let answers =
         futures::future::join_all(bodies.iter().map(|b| app.post("/v1/auth/login", b))).await;
-    let checked = answers.iter().filter(|r| r.status() == 401).count();
-    let locked = answers.iter().filter(|r| r.status() == 429).count();
-    assert_eq!(checked + locked, 20);
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(
+        checked + locked,
+        20,
+        "every guess is checked or locked out: {statuses:?}"
+    );
     assert_eq!(
         checked, 5,
         "only the threshold's worth of passwords is ever checked"

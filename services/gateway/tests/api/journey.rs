@@ -224,7 +224,7 @@ async fn a_user_journey_through_the_gateway() {
     // Register with a trace of our own: every hop must continue it.
     let trace_id = format!("{:032x}", uuid::Uuid::now_v7().as_u128());
     let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
-    let registered = reqwest::Client::new()
+    let registered = marquee_testkit::test_client()
         .post(api.url("/v1/auth/register"))
         .header("traceparent", &traceparent)
         .json(&json!({
@@ -291,7 +291,7 @@ async fn a_user_journey_through_the_gateway() {
 
     // A new display name, which chat learns from UserUpdated.
     let etag = format!("\"{}\"", profile["version"]);
-    let renamed = reqwest::Client::new()
+    let renamed = marquee_testkit::test_client()
         .patch(api.url("/v1/users/me"))
         .bearer_auth(&ada)
         .header("if-match", etag)

@@ -37,7 +37,7 @@ async fn requests_reach_the_service_and_answers_come_back_whole() {
         .await;
     let gateway = spawn_gateway(&[only_users(), users_at(&users)], true).await;
 
-    let response = reqwest::Client::new()
+    let response = marquee_testkit::test_client()
         .post(gateway.api.url("/v1/users/echo?x=1"))
         .header("x-request-id", "req-42")
         .header("connection", "keep-alive, x-private")
@@ -85,7 +85,7 @@ async fn unknown_routes_and_unserved_versions_are_problems() {
     assert_eq!(problem["code"], "route_not_found");
     assert!(problem["request_id"].is_string());
 
-    let response = reqwest::Client::new()
+    let response = marquee_testkit::test_client()
         .get(gateway.api.url("/users/me"))
         .header("x-api-version", "7")
         .send()
@@ -109,7 +109,7 @@ async fn unversioned_paths_are_served_as_the_requested_version() {
         ("x-api-version", "1"),
         ("accept", "application/vnd.marquee.v1+json"),
     ] {
-        let response = reqwest::Client::new()
+        let response = marquee_testkit::test_client()
             .get(gateway.api.url("/users/me"))
             .header(name, value)
             .send()
@@ -252,7 +252,7 @@ async fn bodies_over_the_limit_are_refused_with_413() {
         true,
     )
     .await;
-    let client = reqwest::Client::new();
+    let client = marquee_testkit::test_client();
     let declared = client
         .post(gateway.api.url("/v1/users/upload"))
         .body(vec![b'x'; 4096])
@@ -289,7 +289,7 @@ async fn the_rate_limit_answers_429_with_retry_after_and_ratelimit_headers() {
     .await;
     let client_ip = format!("10.{}.{}.{}", rand_octet(), rand_octet(), rand_octet());
     let call = || {
-        reqwest::Client::new()
+        marquee_testkit::test_client()
             .get(gateway.api.url("/v1/users/me"))
             .header("x-forwarded-for", &client_ip)
             .send()
@@ -324,7 +324,7 @@ async fn cors_answers_preflights_for_allowed_origins_only() {
     )
     .await;
     let preflight = |origin: &'static str| {
-        reqwest::Client::new()
+        marquee_testkit::test_client()
             .request(reqwest::Method::OPTIONS, gateway.api.url("/v1/users/me"))
             .header("origin", origin)
             .header("access-control-request-method", "PATCH")

@@ -28,9 +28,9 @@ use futures::{
     FutureExt,
     future::{BoxFuture, Shared},
 };
+use marquee_common::redis::RedisConnection;
 use marquee_common::{ConfigError, Env, http::metrics::Metrics, redis::RedisConfig};
 use prometheus::{IntCounterVec, Opts};
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::upstream::UpstreamError;
@@ -140,7 +140,7 @@ pub struct ResponseCache {
 }
 
 struct Inner {
-    redis: ConnectionManager,
+    redis: RedisConnection,
     /// `{key_prefix}:tmdb:`.
     prefix: String,
     stale_for: Duration,
@@ -160,7 +160,7 @@ impl std::fmt::Debug for ResponseCache {
 }
 
 impl ResponseCache {
-    pub fn new(redis: ConnectionManager, config: &ResponseCacheConfig, metrics: &Metrics) -> Self {
+    pub fn new(redis: RedisConnection, config: &ResponseCacheConfig, metrics: &Metrics) -> Self {
         let lookups = IntCounterVec::new(
             Opts::new("cache_lookups_total", "Cache lookups by outcome"),
             &["cache", "outcome"],

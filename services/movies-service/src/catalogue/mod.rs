@@ -22,8 +22,8 @@ mod upstream;
 
 use std::{sync::Arc, time::Duration};
 
+use marquee_common::redis::RedisConnection;
 use marquee_common::{ConfigError, Env, http::metrics::Metrics};
-use redis::aio::ConnectionManager;
 
 pub use cache::{Origin, ResponseCacheConfig, Served};
 pub use model::{Genre, GenreList, Movie, MoviePage};
@@ -120,7 +120,7 @@ impl Catalogue {
     /// TMDb (cached in `cache_redis`) when `config.tmdb` is set, else the offline catalogue.
     pub fn new(
         config: &CatalogueConfig,
-        cache_redis: ConnectionManager,
+        cache_redis: RedisConnection,
         metrics: &Metrics,
     ) -> Result<Self, CatalogueStartError> {
         let (provider, presenter) = match &config.tmdb {
