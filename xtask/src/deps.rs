@@ -120,18 +120,18 @@ impl Dependencies {
         );
         step("creating the platform topics", || {
             for topic in marquee_proto_events::topics::ALL {
-                let output = Command::new(tansu)
-                    .args([
-                        "topic",
-                        "create",
-                        topic,
-                        "--broker",
-                        &broker,
-                        "--partitions",
-                        "3",
-                    ])
-                    .output()
-                    .context("cannot run tansu")?;
+                let mut command = Command::new(tansu);
+                command.args([
+                    "topic",
+                    "create",
+                    topic,
+                    "--broker",
+                    &broker,
+                    "--partitions",
+                    "3",
+                ]);
+                let output = output_within(command, Duration::from_secs(30))
+                    .with_context(|| format!("creating {topic} with tansu"))?;
                 let text = String::from_utf8_lossy(&output.stderr).to_lowercase();
                 if !output.status.success() && !text.contains("exist") {
                     bail!(
@@ -153,6 +153,29 @@ impl Drop for Dependencies {
             let _ = child.wait();
         }
     }
+}
+
+/// Runs `command` to completion and returns its output, killing it after `limit`.
+fn output_within(mut command: Command, limit: Duration) -> Result<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    let deadline = Instant::now() + limit;
+    while child.try_wait()?.is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{:?} did not finish within {limit:?}",
+                command.get_program()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child.wait_with_output()?)
 }
 
 /// Runs one step with a progress line.

@@ -7,7 +7,7 @@
 
 use std::{
     io::{Read, Write},
-    net::TcpStream,
+    net::{TcpStream, ToSocketAddrs},
     time::Duration,
 };
 
@@ -86,9 +86,16 @@ struct Connection {
 
 impl Connection {
     fn open(server: &ServerUrl) -> Result<Self> {
-        let stream = TcpStream::connect(&server.address)
+        let address = server
+            .address
+            .to_socket_addrs()
+            .with_context(|| format!("cannot resolve {}", server.address))?
+            .next()
+            .with_context(|| format!("{} resolves to no address", server.address))?;
+        let stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))
             .with_context(|| format!("cannot connect to PostgreSQL at {}", server.address))?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         let mut connection = Self { stream };
         // StartupMessage: length, protocol 3.0, then name/value pairs.
         let mut body = 196_608_i32.to_be_bytes().to_vec();

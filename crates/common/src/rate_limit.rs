@@ -287,8 +287,18 @@ impl RateLimiter {
         };
         let mut invocation = script.prepare_invoke();
         invocation.key(key).arg(self.quota.burst).arg(rate);
+        // A limit is advisory: a hung Redis may cost a request one attempt's timeout, not
+        // the connection's whole retry budget, before the fail mode decides.
+        let mut redis = self.redis.clone();
+        let budget = redis.attempt_timeout();
         let result: redis::RedisResult<(u8, u32, u64, u64)> =
-            invocation.invoke_async(&mut self.redis.clone()).await;
+            match tokio::time::timeout(budget, invocation.invoke_async(&mut redis)).await {
+                Ok(result) => result,
+                Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "rate limit check timed out",
+                ))),
+            };
         match result {
             Ok((allowed, remaining, wait_ms, full_ms)) => {
                 let allowed = allowed == 1;

@@ -122,6 +122,7 @@ pub fn connect(config: &RedisConfig) -> redis::RedisResult<RedisConnection> {
         .set_number_of_retries(0);
     let connection = RedisConnection {
         manager: ConnectionManager::new_lazy_with_config(client, manager_config)?,
+        attempt_timeout: config.timeout,
     };
     if tokio::runtime::Handle::try_current().is_ok() {
         let mut warm = connection.clone();
@@ -140,6 +141,8 @@ pub fn connect(config: &RedisConfig) -> redis::RedisResult<RedisConnection> {
 #[derive(Clone)]
 pub struct RedisConnection {
     manager: ConnectionManager,
+    /// `REDIS_TIMEOUT`: one attempt's bound.
+    attempt_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisConnection {
@@ -158,6 +161,12 @@ fn is_transient(error: &RedisError) -> bool {
 }
 
 impl RedisConnection {
+    /// How long one attempt may take (`REDIS_TIMEOUT`): for callers that would rather
+    /// degrade at once than wait for the retries.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.attempt_timeout
+    }
+
     /// Runs `attempt` (on a handle of the shared connection) until it succeeds, fails for a
     /// reason other than reaching Redis, or has been tried [`ATTEMPTS`] times.
     async fn with_retries<'a, T, F>(&self, mut attempt: F) -> redis::RedisResult<T>

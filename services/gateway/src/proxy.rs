@@ -134,8 +134,10 @@ pub fn upstream_headers(req: &HttpRequest, trust_forwarded: bool) -> HeaderMap {
     headers
 }
 
-/// The upstream's response turned into ours, its body streamed through.
-fn relay_response<S>(response: awc::ClientResponse<S>) -> HttpResponse
+/// The upstream's response turned into ours, its body streamed through. A body that stalls
+/// for `idle` (the route's timeout) between two chunks is cut off: the client sees the
+/// response end early rather than wait for ever (awc's own timeout covers only the headers).
+fn relay_response<S>(response: awc::ClientResponse<S>, idle: Duration) -> HttpResponse
 where
     S: futures::Stream<Item = Result<bytes::Bytes, PayloadError>> + Unpin + 'static,
 {
@@ -150,10 +152,38 @@ where
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let body = Box::pin(with_idle_timeout(response, idle));
     match length {
-        Some(length) => builder.body(SizedStream::new(length, response)),
-        None => builder.streaming(response),
+        Some(length) => builder.body(SizedStream::new(length, body)),
+        None => builder.streaming(body),
     }
+}
+
+/// `body`, failing with a timeout when no chunk arrives for `idle`; it ends after the first
+/// error.
+fn with_idle_timeout<S>(
+    body: S,
+    idle: Duration,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, PayloadError>>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, PayloadError>> + Unpin,
+{
+    futures::stream::unfold(Some(body), move |body| async move {
+        let mut body = body?;
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(error))) => Some((Err(error), None)),
+            Ok(None) => None,
+            Err(_) => {
+                tracing::warn!(?idle, "upstream response body stalled; cutting it off");
+                let stalled = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the upstream stopped sending its body",
+                );
+                Some((Err(PayloadError::Io(stalled)), None))
+            }
+        }
+    })
 }
 
 /// The declared body length, if any.
@@ -263,7 +293,7 @@ pub async fn forward(
                     response.status().as_u16(),
                     started.elapsed(),
                 );
-                return Ok(relay_response(response));
+                return Ok(relay_response(response, pool.timeout));
             }
             Err(error) => {
                 let problem = failure(&error, instance, pool, gateway, &overflowed, route);

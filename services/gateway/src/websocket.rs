@@ -11,7 +11,7 @@
 //! When the gateway shuts down, every relayed socket is closed with 1001 (going away) on
 //! both sides; a vanished upstream closes the client with 1014 (bad gateway).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{
     HttpRequest, HttpResponse,
@@ -207,6 +207,20 @@ fn refused(status: StatusCode, pool: &Pool) -> Problem {
 }
 
 /// How a relay ended, and what each side is told.
+/// How long one frame may take to be handed to a side: a peer that stops reading is
+/// disconnected after this rather than stalling the relay (and its other direction) for good.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long each side's close handshake may take when the relay ends.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// `Ok` when `send` completed in time and succeeded.
+async fn within<T, E>(limit: Duration, send: impl Future<Output = Result<T, E>>) -> Result<T, ()> {
+    match tokio::time::timeout(limit, send).await {
+        Ok(Ok(value)) => Ok(value),
+        _ => Err(()),
+    }
+}
+
 enum End {
     /// The client closed (or could not be written to).
     Client(Option<CloseReason>),
@@ -248,20 +262,22 @@ async fn relay<U>(
                     }
                     None => break End::Client(Some(reason(CloseCode::Away, "client went away"))),
                 };
-                if to_upstream.send(outgoing).await.is_err() {
-                    break End::Upstream(None);
+                if within(SEND_TIMEOUT, to_upstream.send(outgoing)).await.is_err() {
+                    break End::Both(reason(CloseCode::Other(1014), "upstream too slow or gone"));
                 }
             }
             frame = from_upstream.next() => {
                 let sent = match frame {
                     Some(Ok(Frame::Text(text))) => match ByteString::try_from(text) {
-                        Ok(text) => client.text(text).await,
+                        Ok(text) => within(SEND_TIMEOUT, client.text(text)).await,
                         Err(_) => break End::Both(reason(CloseCode::Invalid, "invalid UTF-8 from upstream")),
                     },
-                    Some(Ok(Frame::Binary(bytes))) => client.binary(bytes).await,
-                    Some(Ok(Frame::Continuation(item))) => client.continuation(item).await,
-                    Some(Ok(Frame::Ping(bytes))) => client.ping(&bytes).await,
-                    Some(Ok(Frame::Pong(bytes))) => client.pong(&bytes).await,
+                    Some(Ok(Frame::Binary(bytes))) => within(SEND_TIMEOUT, client.binary(bytes)).await,
+                    Some(Ok(Frame::Continuation(item))) => {
+                        within(SEND_TIMEOUT, client.continuation(item)).await
+                    }
+                    Some(Ok(Frame::Ping(bytes))) => within(SEND_TIMEOUT, client.ping(&bytes)).await,
+                    Some(Ok(Frame::Pong(bytes))) => within(SEND_TIMEOUT, client.pong(&bytes)).await,
                     Some(Ok(Frame::Close(close))) => break End::Upstream(close),
                     Some(Err(error)) => {
                         tracing::warn!(%error, "upstream WebSocket protocol error");
@@ -280,7 +296,11 @@ async fn relay<U>(
         End::Client(close) | End::Upstream(close) => (close.clone(), close),
         End::Both(close) => (Some(close.clone()), Some(close)),
     };
-    let _ = to_upstream.send(Message::Close(upstream_close)).await;
-    let _ = to_upstream.close().await;
-    let _ = client.close(client_close).await;
+    let _ = within(
+        CLOSE_TIMEOUT,
+        to_upstream.send(Message::Close(upstream_close)),
+    )
+    .await;
+    let _ = within(CLOSE_TIMEOUT, to_upstream.close()).await;
+    let _ = within(CLOSE_TIMEOUT, client.close(client_close)).await;
 }

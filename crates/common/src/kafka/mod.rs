@@ -215,6 +215,10 @@ impl KafkaConfig {
             .set("client.id", &self.client_id)
             .set("security.protocol", &self.security_protocol)
             .set("allow.auto.create.topics", "false")
+            // After an outage, reconnect within a second of the broker's return (librdkafka
+            // backs off up to 10 s by default); an attempt per second while it is away costs
+            // nothing.
+            .set("reconnect.backoff.max.ms", "1000")
             .set_log_level(RDKafkaLogLevel::Warning);
         if let Some(debug) = &self.debug {
             config

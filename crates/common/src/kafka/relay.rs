@@ -396,12 +396,36 @@ impl OutboxRelay {
     }
 
     /// Awaits every acknowledgement of `batch`, deletes the rows the broker acknowledged and
-    /// returns the first failure, if any.
+    /// returns the first failure, if any. While it waits (up to the delivery timeout when the
+    /// broker is away) the backlog gauges keep being refreshed, so an outage shows on
+    /// `outbox_pending` and `outbox_oldest_age_seconds` within a second.
     async fn settle(
         &self,
         conn: &mut AsyncPgConnection,
         batch: InFlight,
     ) -> Result<Option<KafkaError>, SessionError> {
+        let mut acknowledgements = std::pin::pin!(self.acknowledgements(batch));
+        let mut refresh = tokio::time::interval_at(
+            tokio::time::Instant::now() + BACKLOG_REFRESH_INTERVAL,
+            BACKLOG_REFRESH_INTERVAL,
+        );
+        let (delivered, failure) = loop {
+            tokio::select! {
+                settled = &mut acknowledgements => break settled,
+                _ = refresh.tick() => self.refresh_backlog(conn).await?,
+            }
+        };
+        if !delivered.is_empty() {
+            diesel::delete(table::table.filter(table::id.eq_any(&delivered)))
+                .execute(conn)
+                .await?;
+            self.metrics.published.inc_by(delivered.len() as u64);
+        }
+        Ok(failure)
+    }
+
+    /// The rows of `batch` the broker acknowledged, and the first failure.
+    async fn acknowledgements(&self, batch: InFlight) -> (Vec<i64>, Option<KafkaError>) {
         let mut failure = batch.refused;
         let mut delivered = Vec::with_capacity(batch.deliveries.len());
         for (id, delivery) in batch.deliveries {
@@ -417,13 +441,7 @@ impl OutboxRelay {
                 }
             }
         }
-        if !delivered.is_empty() {
-            diesel::delete(table::table.filter(table::id.eq_any(&delivered)))
-                .execute(conn)
-                .await?;
-            self.metrics.published.inc_by(delivered.len() as u64);
-        }
-        Ok(failure)
+        (delivered, failure)
     }
 
     async fn refresh_backlog(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {

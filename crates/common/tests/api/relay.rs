@@ -106,34 +106,34 @@ async fn events_written_while_the_broker_is_down_all_arrive_and_apply_once() {
     // Events flow before the outage, so both clients are connected and positioned.
     enqueue_each(
         &db,
-        (1..=50).map(|v| update(&format!("user-{}", v % 17), v)),
+        (1..=20).map(|v| update(&format!("user-{}", v % 17), v)),
     )
     .await;
-    wait_for_applied(&db, 50, WAIT).await;
+    wait_for_applied(&db, 20, WAIT).await;
 
     broker.cut().await;
     enqueue_each(
         &db,
-        (51..=550).map(|v| update(&format!("user-{}", v % 17), v)),
+        (21..=220).map(|v| update(&format!("user-{}", v % 17), v)),
     )
     .await;
     let pending = eventually(WAIT, "the relay to report the backlog", || {
         relay
             .metrics
             .value("outbox_pending", &[])
-            .filter(|p| *p >= 500.0)
+            .filter(|p| *p >= 200.0)
     })
     .await;
     assert_eq!(
-        pending, 500.0,
-        "all 500 are held in the outbox while the broker is down"
+        pending, 200.0,
+        "all 200 are held in the outbox while the broker is down"
     );
 
     broker.restore();
-    let (total, distinct) = wait_for_applied(&db, 550, Duration::from_secs(60)).await;
+    let (total, distinct) = wait_for_applied(&db, 220, WAIT).await;
     assert_eq!(
         (total, distinct),
-        (550, 550),
+        (220, 220),
         "each event applied exactly once"
     );
     eventually(WAIT, "outbox_pending back to 0", || {

@@ -216,8 +216,10 @@ impl Attachments {
         if !self.config.allowed_types.contains(&content_type) {
             return Err(ChatError::UnsupportedType(content_type));
         }
-        let mut conn = db::connection(&self.pool).await?;
-        rooms::as_member(&mut conn, room, user).await?;
+        {
+            let mut conn = db::connection(&self.pool).await?;
+            rooms::as_member(&mut conn, room, user).await?;
+        }
         let row = AttachmentRow {
             id: Uuid::now_v7(),
             room_id: room,
@@ -229,7 +231,10 @@ impl Attachments {
             created_at: chrono::Utc::now(),
         };
         let path = object_path(room, row.id);
+        // No pooled connection is held while the bytes travel (a slow object store would
+        // otherwise pin the pool).
         self.store.put(&path, content.into()).await?;
+        let mut conn = db::connection(&self.pool).await?;
         if let Err(error) = store::attachments::insert(&mut conn, &row).await {
             // Do not leave bytes nobody can reach; a failure here only costs disk.
             if let Err(cleanup) = self.store.delete(&path).await {

@@ -311,10 +311,12 @@ impl Connection {
                 self.refuse("unsupported_frame", "frames are JSON text", None, None)
                     .await
             }
-            AggregatedMessage::Ping(bytes) => {
-                let _ = self.session.pong(&bytes).await;
-                Ok(())
-            }
+            // Like every write, raced with the hub's kill: a client that pings but never
+            // reads fills the session and is disconnected as a slow consumer, not waited on.
+            AggregatedMessage::Ping(bytes) => tokio::select! {
+                ponged = self.session.pong(&bytes) => ponged.map_err(|_| Stop::Gone),
+                () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
+            },
             AggregatedMessage::Pong(_) => Ok(()),
             AggregatedMessage::Close(_) => Err(Stop::Gone),
         }

@@ -51,7 +51,8 @@ impl Instance {
 
 pub struct Cluster {
     pub instances: Vec<Instance>,
-    pub topics: TestTopics,
+    /// One connected producer for the whole test (a new one per event costs a connection).
+    publisher: TestPublisher,
     pub identity: TestIdentity,
     pub database: TestDatabase,
     pub attachments_dir: std::path::PathBuf,
@@ -141,7 +142,7 @@ pub async fn spawn_cluster(n: usize, adjust: impl Fn(&mut Config)) -> Cluster {
     }
     Cluster {
         instances,
-        topics,
+        publisher: TestPublisher::new(&topics.config),
         identity,
         database,
         attachments_dir,
@@ -149,23 +150,36 @@ pub async fn spawn_cluster(n: usize, adjust: impl Fn(&mut Config)) -> Cluster {
 }
 
 impl Cluster {
-    pub fn publisher(&self) -> TestPublisher {
-        TestPublisher::new(&self.topics.config)
+    pub fn publisher(&self) -> &TestPublisher {
+        &self.publisher
     }
 
     /// A signed-in user whose display name the directory knows (as after `UserCreated`).
     pub async fn user(&self, name: &str) -> TestUser {
-        let user = self.identity.sign_in(Uuid::now_v7(), &[Role::User]).await;
-        let event = marquee_proto_events::users::v1::UserCreated {
-            user_id: user.id.to_string(),
-            email: format!("{}@example.com", user.id.simple()),
-            display_name: name.to_owned(),
-            created_at: Some(std::time::SystemTime::now().into()),
-            roles: vec!["user".into()],
-        };
-        let id = self.publisher().publish(&event).await;
-        self.database.wait_applied(id).await;
-        user
+        let mut users = self.users(&[name]).await;
+        users.remove(0)
+    }
+
+    /// Signed-in users, one per name, announced together and waited for together.
+    pub async fn users(&self, names: &[&str]) -> Vec<TestUser> {
+        let mut users = Vec::new();
+        let mut events = Vec::new();
+        for name in names {
+            let user = self.identity.sign_in(Uuid::now_v7(), &[Role::User]).await;
+            let event = marquee_proto_events::users::v1::UserCreated {
+                user_id: user.id.to_string(),
+                email: format!("{}@example.com", user.id.simple()),
+                display_name: (*name).to_owned(),
+                created_at: Some(std::time::SystemTime::now().into()),
+                roles: vec!["user".into()],
+            };
+            events.push(self.publisher.publish(&event).await);
+            users.push(user);
+        }
+        for id in events {
+            self.database.wait_applied(id).await;
+        }
+        users
     }
 
     /// A room created by `owner`.

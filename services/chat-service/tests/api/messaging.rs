@@ -42,12 +42,11 @@ async fn seq_is_gap_free_under_20_concurrent_senders() {
     let room = cluster.room(&owner, "Busy", "public").await;
     let mut observer = cluster.instances[1].socket(&owner).await;
     join_socket(&mut observer, room).await;
-    let mut senders = Vec::new();
-    for i in 0..20 {
-        let user = cluster.user(&format!("Sender {i}")).await;
-        cluster.join(&user, room).await;
-        senders.push(user);
-    }
+    let names: Vec<String> = (0..20).map(|i| format!("Sender {i}")).collect();
+    let senders = cluster
+        .users(&names.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    futures::future::join_all(senders.iter().map(|user| cluster.join(user, room))).await;
     let per_sender = 5;
     let sends = senders.iter().enumerate().map(|(i, user)| {
         let instance = &cluster.instances[i % 2];

@@ -146,7 +146,13 @@ async fn presence_shows_a_user_and_then_drops_them() {
 
 #[tokio::test]
 async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
-    let cluster = spawn_cluster(1, |config| config.chat.send_queue = 32).await;
+    // Large messages fill the kernel's buffers (a few MB on loopback) in a few dozen sends.
+    let cluster = spawn_cluster(1, |config| {
+        config.chat.send_queue = 32;
+        config.chat.max_body_chars = 64_000;
+        config.chat.max_frame_bytes = 96 * 1024;
+    })
+    .await;
     let ada = cluster.user("Ada").await;
     let sloth = cluster.user("Sloth").await;
     let room = cluster.room(&ada, "Firehose", "public").await;
@@ -164,26 +170,34 @@ async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
     join_socket(&mut reader, room).await;
     let mut writer = cluster.socket(&ada).await;
 
-    // The slow client stops reading; messages of ~4 KB each overflow its buffers and queue.
-    // The writer stays at most 16 messages ahead of the reader, so however loaded the machine,
-    // only the client that does not read at all can fall the queue's 32 behind.
-    let body = "x".repeat(3_900);
-    let total = 1000;
-    let window = tokio::sync::Semaphore::new(16);
-    let sending = async {
-        for i in 0..total {
-            window.acquire().await.expect("window open").forget();
+    // The slow client stops reading; messages of ~60 KB each overflow its buffers and queue.
+    // They go in rounds of 8: the writer is never more than 8 messages ahead of the reader,
+    // so however loaded the machine, only the client that does not read at all can fall the
+    // queue's 32 behind. Rounds go on until it has been disconnected, at most 1000 messages.
+    let body = "x".repeat(60_000);
+    let round = 8;
+    let mut sent = 0;
+    while cluster
+        .metric("chat_disconnects_total", &[("reason", "slow_consumer")])
+        .await
+        < 1.0
+    {
+        assert!(
+            sent < 1000,
+            "the slow consumer is still connected after {sent} messages"
+        );
+        for i in sent..sent + round {
             send(&mut writer, room, &format!("m{i}"), &body).await;
         }
-    };
-    let reading = async {
-        for expected in 1..=total {
+        for expected in sent + 1..=sent + round {
             let message = reader.next_of_type("message").await;
-            assert_eq!(message["seq"], expected);
-            window.add_permits(1);
+            assert_eq!(
+                message["seq"], expected,
+                "the reader gets every message in order"
+            );
         }
-    };
-    tokio::join!(sending, reading);
+        sent += round;
+    }
     assert_eq!(
         cluster
             .metric("chat_disconnects_total", &[("reason", "slow_consumer")])

@@ -2,7 +2,7 @@
 //! concurrent calls; TMDb's JSON is mapped into the catalogue's own types here and nowhere else.
 //!
 //! Every call is one or more *attempts*. An attempt waits for one of `TMDB_MAX_CONCURRENCY`
-//! permits, asks the breaker, and sends one request with `TMDB_TIMEOUT`. Connection errors,
+//! permits (at most `TMDB_TIMEOUT`), asks the breaker, and sends one request with `TMDB_TIMEOUT`. Connection errors,
 //! timeouts, 5xx and 429 are retried up to `TMDB_MAX_RETRIES` times, after exponential backoff
 //! with jitter — or after the `Retry-After` TMDb sent, unless that is longer than
 //! `TMDB_RETRY_AFTER_MAX` (then the call fails now and the caller serves what it has cached).
@@ -318,8 +318,20 @@ impl TmdbClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Attempt<T> {
-        let Ok(_permit) = self.permits.acquire().await else {
-            return Attempt::Fail(UpstreamError::Interrupted);
+        // Waiting for a permit is bounded like the request itself: while TMDb hangs, the
+        // calls queued behind the slow ones fail (and are served from the cache) instead of
+        // waiting their turn for ever.
+        let _permit = match tokio::time::timeout(self.config.timeout, self.permits.acquire()).await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Attempt::Fail(UpstreamError::Interrupted),
+            Err(_) => {
+                self.count(endpoint, "queue_full");
+                return Attempt::Fail(UpstreamError::Unavailable {
+                    reason: "every TMDb call slot stayed busy".into(),
+                    retry_after: None,
+                });
+            }
         };
         if let Err(retry_after) = self.breaker.permit() {
             self.count(endpoint, "circuit_open");
