@@ -49,8 +49,16 @@ use crate::{
 /// The cookie that carries the access token for browsers (set by auth-service on request).
 pub const ACCESS_COOKIE: &str = "marquee_access";
 
+/// How long fetching the JWKS may take (the whole request, body included).
+const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// At most one JWKS refetch per this interval, however many unknown `kid`s arrive.
 pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+
+/// Until a first JWKS has been fetched, a failed fetch is tried again after this (one fetch
+/// at a time), so a JWKS that was unreachable for a moment at start-up does not make every
+/// request answer 503 for [`JWKS_MIN_REFETCH`].
+pub const JWKS_FIRST_FETCH_RETRY: Duration = Duration::from_secs(1);
 
 /// The Redis key of a session: written by auth-service, checked by every verifier.
 pub fn session_key(session_id: Uuid) -> String {
@@ -259,7 +267,7 @@ const SESSION_CACHE_LIMIT: usize = 100_000;
 impl TokenVerifier {
     pub fn new(config: VerifierConfig, redis: RedisConnection) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
+            .timeout(JWKS_FETCH_TIMEOUT)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());
         Self::with_source(config, redis, KeySource::Remote(http), KeyCache::default())
@@ -362,10 +370,18 @@ impl TokenVerifier {
         if let Some(key) = self.cached_key(kid, |fetched_at| fetched_at.elapsed() < ttl) {
             return Ok(key);
         }
-        let may_refetch = self
-            .read_keys()
-            .attempted_at
-            .is_none_or(|attempted| attempted.elapsed() >= JWKS_MIN_REFETCH);
+        let may_refetch = {
+            let cache = self.read_keys();
+            // Without any key every request fails anyway: try again sooner.
+            let interval = if cache.fetched_at.is_some() {
+                JWKS_MIN_REFETCH
+            } else {
+                JWKS_FIRST_FETCH_RETRY
+            };
+            cache
+                .attempted_at
+                .is_none_or(|attempted| attempted.elapsed() >= interval)
+        };
         if may_refetch {
             let fetched = self.fetch_keys(http).await;
             let mut cache = self.write_keys();
@@ -415,6 +431,7 @@ impl TokenVerifier {
     ) -> Result<HashMap<String, DecodingKey>, String> {
         let response = http
             .get(&self.inner.config.jwks_url)
+            .timeout(JWKS_FETCH_TIMEOUT)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)

@@ -169,9 +169,10 @@ impl RedisConnection {
 
     /// Runs `attempt` (on a handle of the shared connection) until it succeeds, fails for a
     /// reason other than reaching Redis, or has been tried [`ATTEMPTS`] times.
-    async fn with_retries<'a, T, F>(&self, mut attempt: F) -> redis::RedisResult<T>
+    async fn with_retries<T, F, Fut>(&self, mut attempt: F) -> redis::RedisResult<T>
     where
-        F: FnMut(ConnectionManager) -> RedisFuture<'a, T>,
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
     {
         let mut delays = RETRY_DELAYS.iter();
         loop {
@@ -191,9 +192,11 @@ impl RedisConnection {
 
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(self.with_retries(move |mut manager| {
-            Box::pin(async move { manager.req_packed_command(cmd).await })
-        }))
+        Box::pin(
+            self.with_retries(
+                move |mut manager| async move { manager.req_packed_command(cmd).await },
+            ),
+        )
     }
 
     fn req_packed_commands<'a>(
@@ -202,8 +205,8 @@ impl ConnectionLike for RedisConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(self.with_retries(move |mut manager| {
-            Box::pin(async move { manager.req_packed_commands(pipeline, offset, count).await })
+        Box::pin(self.with_retries(move |mut manager| async move {
+            manager.req_packed_commands(pipeline, offset, count).await
         }))
     }
 

@@ -36,7 +36,7 @@ impl ApiClient {
         self.client
             .execute(request)
             .await
-            .unwrap_or_else(|e| panic!("{what}: no answer ({e})"))
+            .unwrap_or_else(|e| panic!("{what}: no answer ({})", error_chain(&e)))
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -112,10 +112,25 @@ impl ApiClient {
 }
 
 /// A client whose every request is bounded ([`REQUEST_TIMEOUT`]; connecting: 2 s), for tests.
+/// Like the gateway, it reuses an idle connection for less time than the services keep it
+/// open (`HTTP_KEEP_ALIVE`).
 pub fn test_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(2))
+        .pool_idle_timeout(Duration::from_secs(30))
         .build()
         .expect("an HTTP client")
+}
+
+/// `error` and every cause below it, `: `-separated (reqwest's own message hides the cause).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -7,7 +7,8 @@ use std::{
 };
 
 use marquee_common::kafka::{
-    KafkaConfig, admin, consumer::ConsumerConfig, envelope::header_map, relay::RelayConfig,
+    ConsumerGuard, KafkaConfig, admin, consumer::ConsumerConfig, envelope::header_map,
+    relay::RelayConfig,
 };
 use marquee_proto_events::Event;
 use rdkafka::{
@@ -131,6 +132,8 @@ impl RecordCollector {
                 .expect("partition offset");
         }
         consumer.assign(&assignment).expect("assign partitions");
+        // Dropped with the test's runtime: closed off its workers.
+        let consumer = ConsumerGuard::new(consumer, "record collector");
         let records = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&records);
         tokio::spawn(async move {

@@ -52,6 +52,11 @@ use marquee_common::{
 
 pub use marquee_common::service::StartupError;
 
+/// How long an idle upstream connection is kept for reuse: well under the services'
+/// `HTTP_KEEP_ALIVE` (75 s by default), so an upstream never closes a connection just as the
+/// gateway sends a request on it (which, for a POST, could not be retried).
+const UPSTREAM_IDLE_REUSE: Duration = Duration::from_secs(30);
+
 use crate::{
     config::{Config, CorsConfig, RouteConfig},
     limits::Limits,
@@ -222,7 +227,7 @@ impl Service for Application {
                     awc::Connector::new()
                         .timeout(connect_timeout)
                         .limit(0)
-                        .conn_keep_alive(Duration::from_secs(30)),
+                        .conn_keep_alive(UPSTREAM_IDLE_REUSE),
                 )
                 .disable_redirects()
                 .no_default_headers()
@@ -248,6 +253,7 @@ impl Service for Application {
             source,
         })?
         .disable_signals()
+        .keep_alive(config.http.keep_alive)
         .shutdown_timeout(config.http.shutdown_timeout.as_secs());
         if let Some(workers) = config.http.workers {
             server = server.workers(workers);

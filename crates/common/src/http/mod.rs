@@ -34,6 +34,9 @@ pub use request_id::RequestId;
 
 use crate::config::{ConfigError, Env, in_range};
 
+/// `HTTP_KEEP_ALIVE`'s default (nginx's `keepalive_timeout` is the same).
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(75);
+
 /// Where and how a service listens.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
@@ -46,6 +49,11 @@ pub struct HttpConfig {
     /// `HTTP_SHUTDOWN_TIMEOUT` (default 30s): how long in-flight requests may finish after
     /// SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `HTTP_KEEP_ALIVE` (default 75s): how long an idle client connection is kept open.
+    /// Longer than any client in front of the service keeps idle connections for reuse (the
+    /// gateway: 30 s), so the server never closes a connection at the moment a client sends
+    /// on it again — a request lost that way cannot be retried when it is a POST.
+    pub keep_alive: Duration,
     /// `HTTP_TRUSTED_PROXY_HOPS` (default 0): proxies in front of the service whose
     /// `X-Forwarded-For` entries are believed (see [`client_ip`]).
     pub trusted_proxy_hops: usize,
@@ -59,6 +67,7 @@ impl HttpConfig {
             port: 0,
             workers: Some(2),
             shutdown_timeout: Duration::from_secs(1),
+            keep_alive: DEFAULT_KEEP_ALIVE,
             trusted_proxy_hops: 0,
         }
     }
@@ -73,6 +82,7 @@ impl HttpConfig {
             port: env.or("PORT", default_port)?,
             workers,
             shutdown_timeout: env.duration_or("HTTP_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
+            keep_alive: env.duration_or("HTTP_KEEP_ALIVE", DEFAULT_KEEP_ALIVE)?,
             trusted_proxy_hops: in_range(
                 "HTTP_TRUSTED_PROXY_HOPS",
                 env.or("HTTP_TRUSTED_PROXY_HOPS", 0)?,
@@ -182,6 +192,7 @@ where
     .listen(listener)
     .map_err(failed)?
     .disable_signals()
+    .keep_alive(config.keep_alive)
     .shutdown_timeout(config.shutdown_timeout.as_secs());
     if let Some(workers) = config.workers {
         server = server.workers(workers);

@@ -35,7 +35,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    Consumer, KafkaConfig, KafkaContext, Producer, context::ConsumerGauges, envelope::ReceivedEvent,
+    Consumer, ConsumerGuard, KafkaConfig, KafkaContext, Producer, context::ConsumerGauges,
+    envelope::ReceivedEvent,
 };
 use crate::{
     config::{ConfigError, Env, in_range},
@@ -331,6 +332,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             .kafka
             .consumer_config(&self.config.group)
             .create_with_context(context)?;
+        let consumer = ConsumerGuard::new(consumer, &self.config.group);
         let dead_letters = self.kafka.producer()?;
         let topics: Vec<String> = self
             .config
@@ -381,7 +383,7 @@ impl<H: EventHandler> InboxConsumer<H> {
             }
         }
 
-        super::close_consumer(consumer, true, &self.config.group).await;
+        consumer.close(true).await;
         tracing::info!(group = %self.config.group, "consumer stopped");
         Ok(())
     }

@@ -287,44 +287,99 @@ impl KafkaConfig {
 /// How long a stopping consumer may take to commit its offsets and leave its group.
 pub const CONSUMER_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Commits what `consumer` has stored (when `commit`) and closes it, leaving its group, on a
-/// thread of its own; waits at most [`CONSUMER_CLOSE_TIMEOUT`].
+/// Owns a consumer and makes sure closing it never blocks an async worker.
 ///
 /// librdkafka's commit and close block until the broker answers, with no deadline of their
 /// own: a close while the broker holds the group's JoinGroup waits for the rebalance timeout
-/// (`max.poll.interval.ms`, five minutes). Done on an async worker, that froze the worker (and
-/// a test runtime's shutdown) for as long. A consumer still closing after the timeout is left
-/// to finish by itself, or to end with the process; its partitions then move to another
-/// member after the session timeout, and the inbox makes any redelivery harmless.
-pub async fn close_consumer<C>(consumer: StreamConsumer<C>, commit: bool, name: &str)
-where
-    C: ConsumerContext + 'static,
-{
-    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
-    let closing = std::thread::Builder::new()
-        .name("kafka-close".into())
-        .spawn(move || {
-            if commit && let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-                // Nothing stored since the last commit, or the broker is gone: the inbox
-                // makes any redelivery harmless.
-                tracing::debug!(%error, "final offset commit did not happen");
-            }
-            drop(consumer);
-            let _ = closed_tx.send(());
-        });
-    if let Err(error) = closing {
-        tracing::warn!(%error, consumer = name, "cannot start a thread to close the consumer");
-        return;
+/// (`max.poll.interval.ms`, five minutes), and rdkafka closes a consumer when it is dropped.
+/// Done on an async worker, that froze the worker — and a test runtime's shutdown, which drops
+/// the tasks still running — for as long. So the consumer is closed on a thread of its own:
+/// [`ConsumerGuard::close`] commits and closes it there and waits at most
+/// [`CONSUMER_CLOSE_TIMEOUT`]; a guard dropped without `close` (its task aborted) hands the
+/// consumer to such a thread without waiting. A consumer still closing is left to finish by
+/// itself, or to end with the process; its partitions then move to another member after the
+/// session timeout, and the inbox makes any redelivery harmless.
+pub struct ConsumerGuard<C: ConsumerContext + 'static> {
+    consumer: Option<StreamConsumer<C>>,
+    /// For the log: the group, or what the consumer is for.
+    name: String,
+}
+
+impl<C: ConsumerContext + 'static> std::fmt::Debug for ConsumerGuard<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerGuard")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
-    if tokio::time::timeout(CONSUMER_CLOSE_TIMEOUT, closed_rx)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            consumer = name,
-            timeout = ?CONSUMER_CLOSE_TIMEOUT,
-            "the consumer did not close in time; leaving it to finish by itself"
-        );
+}
+
+impl<C: ConsumerContext + 'static> ConsumerGuard<C> {
+    pub fn new(consumer: StreamConsumer<C>, name: &str) -> Self {
+        Self {
+            consumer: Some(consumer),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Commits the stored offsets (when `commit`) and closes the consumer, leaving its group;
+    /// waits at most [`CONSUMER_CLOSE_TIMEOUT`].
+    pub async fn close(mut self, commit: bool) {
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+        self.close_on_own_thread(commit, Some(closed_tx));
+        if tokio::time::timeout(CONSUMER_CLOSE_TIMEOUT, closed_rx)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                consumer = %self.name,
+                timeout = ?CONSUMER_CLOSE_TIMEOUT,
+                "the consumer did not close in time; leaving it to finish by itself"
+            );
+        }
+    }
+
+    fn close_on_own_thread(
+        &mut self,
+        commit: bool,
+        closed: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
+        let Some(consumer) = self.consumer.take() else {
+            return;
+        };
+        let closing = std::thread::Builder::new()
+            .name("kafka-close".into())
+            .spawn(move || {
+                if commit && let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    // Nothing stored since the last commit, or the broker is gone: the inbox
+                    // makes any redelivery harmless.
+                    tracing::debug!(%error, "final offset commit did not happen");
+                }
+                drop(consumer);
+                if let Some(closed) = closed {
+                    let _ = closed.send(());
+                }
+            });
+        if let Err(error) = closing {
+            // The consumer went down with the closure: closed here, whatever it costs.
+            tracing::warn!(%error, consumer = %self.name, "cannot start a thread to close the consumer");
+        }
+    }
+}
+
+impl<C: ConsumerContext + 'static> std::ops::Deref for ConsumerGuard<C> {
+    type Target = StreamConsumer<C>;
+
+    fn deref(&self) -> &StreamConsumer<C> {
+        // Present until `close` or drop take it, and neither leaves the guard usable.
+        self.consumer
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("a ConsumerGuard is used after it was closed"))
+    }
+}
+
+impl<C: ConsumerContext + 'static> Drop for ConsumerGuard<C> {
+    fn drop(&mut self) {
+        self.close_on_own_thread(false, None);
     }
 }
 

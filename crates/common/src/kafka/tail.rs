@@ -75,7 +75,7 @@ impl TopicTail {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let consumer = loop {
             match self.assign().await {
-                Ok(consumer) => break consumer,
+                Ok(consumer) => break super::ConsumerGuard::new(consumer, "topic tail"),
                 Err(error) => {
                     tracing::warn!(%error, topics = ?self.topics, "cannot tail the topics yet; retrying");
                     if sleep_or_shutdown(backoff.next_delay(), &shutdown).await {
@@ -112,7 +112,7 @@ impl TopicTail {
             }
         }
         self.assigned.store(false, Ordering::Release);
-        super::close_consumer(consumer, false, "topic tail").await;
+        consumer.close(false).await;
     }
 
     /// A consumer positioned at the current end of every partition of the topics.

@@ -75,6 +75,11 @@ async fn jwks_server(keys: &[&Signer]) -> MockServer {
 
 async fn serve_keys(server: &MockServer, keys: &[&Signer]) {
     server.reset().await;
+    serve_keys_keeping_mocks(server, keys).await;
+}
+
+/// Adds the JWKS answer without removing the mocks already mounted.
+async fn serve_keys_keeping_mocks(server: &MockServer, keys: &[&Signer]) {
     Mock::given(matchers::method("GET"))
         .and(matchers::path("/.well-known/jwks.json"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -342,6 +347,39 @@ async fn an_unreachable_redis_or_jwks_makes_verification_unavailable_not_lenient
         verifier.verify(&token).await,
         Err(AuthError::Unavailable(_))
     ));
+}
+
+#[tokio::test]
+async fn a_jwks_that_failed_before_any_key_was_fetched_is_tried_again_within_seconds() {
+    let Fixture {
+        signer,
+        jwks,
+        verifier,
+        session,
+    } = fixture().await;
+    // auth-service answers 503 once (starting up, say), then serves its keys.
+    jwks.reset().await;
+    Mock::given(matchers::path("/.well-known/jwks.json"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&jwks)
+        .await;
+    serve_keys_keeping_mocks(&jwks, &[&signer]).await;
+    let token = signer.sign(&claims(session));
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(AuthError::Unavailable(_))
+    ));
+    // Not for JWKS_MIN_REFETCH (10 s): the next fetch is allowed after a second.
+    marquee_testkit::eventually_async(
+        Duration::from_secs(5),
+        "the token to verify once the JWKS answers",
+        || async { verifier.verify(&token).await.ok() },
+    )
+    .await;
+    let fetches = jwks.received_requests().await.unwrap().len();
+    assert_eq!(fetches, 2, "one failed fetch, one that succeeded");
 }
 
 async fn whoami(user: AuthUser) -> HttpResponse {

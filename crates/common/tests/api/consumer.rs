@@ -1,6 +1,8 @@
 //! The idempotent consumer: effects apply once, poison goes to the dead-letter topic, and a
 //! restart resumes where the last committed event left off.
 
+use std::time::Duration;
+
 use marquee_common::kafka::consumer::dlq_headers;
 use marquee_proto_events::topics;
 use marquee_testkit::eventually;
@@ -155,4 +157,18 @@ async fn a_restarted_consumer_resumes_after_the_last_committed_event() {
         "the second consumer started after the committed offsets, not from the beginning"
     );
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_stopped_while_it_joins_its_group_stops_within_the_close_bound() {
+    // Stopped as soon as it subscribed: its JoinGroup is still in flight, and librdkafka's
+    // close waits for it (the broker may hold it for max.poll.interval.ms, five minutes).
+    let (db, topics) = backbone().await;
+    let consumer = start_consumer(&db, &topics);
+    consumer.shutdown.cancel();
+    let bound = marquee_common::kafka::CONSUMER_CLOSE_TIMEOUT + Duration::from_secs(5);
+    tokio::time::timeout(bound, consumer.task)
+        .await
+        .unwrap_or_else(|_| panic!("the consumer was still stopping after {bound:?}"))
+        .expect("the consumer task ends cleanly");
 }
