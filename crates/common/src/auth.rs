@@ -26,7 +26,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::redis::RedisConnection;
 use actix_web::{
     FromRequest, HttpRequest,
     dev::Payload,
@@ -44,6 +43,7 @@ use uuid::Uuid;
 use crate::{
     config::{ConfigError, Env},
     http::Problem,
+    redis::RedisConnection,
 };
 
 /// The cookie that carries the access token for browsers (set by auth-service on request).

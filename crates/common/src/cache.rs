@@ -44,14 +44,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::redis::RedisConnection;
 use prometheus::{IntCounterVec, Opts};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::{
     config::{ConfigError, Env},
     http::metrics::Metrics,
-    redis::RedisConfig,
+    redis::{RedisConfig, RedisConnection},
     retry::Backoff,
 };
 

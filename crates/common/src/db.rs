@@ -38,6 +38,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     config::{ConfigError, Env, in_range},
+    dead_peer,
     http::{
         health::{CheckFuture, ReadinessCheck},
         metrics::Metrics,
@@ -182,16 +183,10 @@ pub fn pool(url: &SecretString, config: &DatabaseConfig) -> Result<PgPool, DbErr
 
 /// How long opening one connection may take, TLS and login included.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long sent data may stay unacknowledged before the kernel drops the connection, and
-/// how soon an idle connection is probed: a database that vanished without closing its
-/// connections (a failover, a partition) is noticed in seconds, not after the kernel's
-/// 15 minutes of retransmissions.
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Opens one connection to `url`, with TLS as its `sslmode` asks ([`tls_for`]), within
-/// [`CONNECT_TIMEOUT`] (unless the URL sets its own `connect_timeout`).
+/// [`CONNECT_TIMEOUT`] (unless the URL sets its own `connect_timeout`), noticing a vanished
+/// server ([`crate::dead_peer`]) unless the URL sets its own keepalive and user timeout.
 pub async fn connect(url: &str) -> ConnectionResult<AsyncPgConnection> {
     open(url, None).await
 }
@@ -210,13 +205,13 @@ async fn open(
         .unwrap_or(CONNECT_TIMEOUT);
     config.connect_timeout(timeout);
     if config.get_tcp_user_timeout().is_none() {
-        config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        config.tcp_user_timeout(dead_peer::TCP_USER_TIMEOUT);
     }
     if config.get_keepalives_interval().is_none() {
         config
-            .keepalives_idle(KEEPALIVE_IDLE)
-            .keepalives_interval(KEEPALIVE_INTERVAL)
-            .keepalives_retries(3);
+            .keepalives_idle(dead_peer::KEEPALIVE_IDLE)
+            .keepalives_interval(dead_peer::KEEPALIVE_INTERVAL)
+            .keepalives_retries(dead_peer::KEEPALIVE_RETRIES);
     }
     if let Some(statement_timeout) = statement_timeout {
         let options = format!(
@@ -515,7 +510,8 @@ pub async fn migrate(
         ))
         .map_err(|e| {
             DbError::Migration(format!(
-                "another process held the migration lock for {MIGRATION_LOCK_TIMEOUT:?} ({e})"
+                "cannot take the migration lock within {MIGRATION_LOCK_TIMEOUT:?} (is another \
+                 process migrating this database?): {e}"
             ))
         })?;
         let mut applied = Vec::new();

@@ -7,8 +7,9 @@
 //! | [`telemetry`] | JSON logs with trace ids, OTLP export, W3C propagation |
 //! | [`http`] | problem+json errors, request ids, health, metrics, request tracing |
 //! | [`db`] | diesel-async pool, embedded migrations, transactions, read replicas |
+//! | [`dead_peer`] | how connections notice a server that vanished (keepalive, user timeout) |
 //! | [`domain`] | validated values shared by services (e-mail, display name) |
-//! | [`redis`] | self-healing Redis connection |
+//! | [`redis`] | self-healing Redis connection with bounded, retried commands |
 //! | [`rate_limit`] | token-bucket rate limits shared through Redis |
 //! | [`kafka`] | CloudEvents envelope, transactional outbox + relay, idempotent consumer |
 //! | [`shutdown`] | cancellation on SIGTERM/Ctrl-C |
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod dead_peer;
 pub mod domain;
 pub mod http;
 pub mod kafka;

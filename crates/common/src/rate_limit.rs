@@ -21,13 +21,13 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-use crate::redis::RedisConnection;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use redis::Script;
 
 use crate::{
     config::{ConfigError, Env, in_range},
     http::Problem,
+    redis::RedisConnection,
 };
 
 /// What to do when Redis is unreachable.

@@ -35,6 +35,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
     config::{ConfigError, Env},
+    dead_peer,
     http::health::{CheckFuture, ReadinessCheck},
 };
 
@@ -87,17 +88,8 @@ impl RedisConfig {
     }
 }
 
-/// How long data sent to Redis may stay unacknowledged before the kernel drops the
-/// connection, and how soon an idle connection is probed: a Redis that vanished without
-/// closing the connection (a failover, a partition) turns into a reconnect within seconds
-/// instead of a timeout on every command for the kernel's 15 minutes of retransmissions.
-#[cfg(target_os = "linux")]
-const TCP_USER_TIMEOUT: Duration = Duration::from_secs(10);
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
-
-/// A client for `config`'s server whose connections notice a vanished server (TCP keepalive
-/// and user timeout). For connections of their own, such as a pub/sub subscription; every
+/// A client for `config`'s server whose connections notice a vanished server
+/// ([`crate::dead_peer`]). For connections of their own, such as a pub/sub subscription; every
 /// other use goes through [`connect`].
 pub fn client(config: &RedisConfig) -> redis::RedisResult<redis::Client> {
     let info = config
@@ -217,13 +209,15 @@ impl ConnectionLike for RedisConnection {
 
 fn tcp_settings() -> TcpSettings {
     let keepalive = socket2::TcpKeepalive::new()
-        .with_time(KEEPALIVE_IDLE)
-        .with_interval(KEEPALIVE_INTERVAL);
+        .with_time(dead_peer::KEEPALIVE_IDLE)
+        .with_interval(dead_peer::KEEPALIVE_INTERVAL);
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    let keepalive = keepalive.with_retries(dead_peer::KEEPALIVE_RETRIES);
     let settings = TcpSettings::default()
         .set_nodelay(true)
         .set_keepalive(keepalive);
     #[cfg(target_os = "linux")]
-    let settings = settings.set_user_timeout(TCP_USER_TIMEOUT);
+    let settings = settings.set_user_timeout(dead_peer::TCP_USER_TIMEOUT);
     settings
 }
 

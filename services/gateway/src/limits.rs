@@ -18,11 +18,11 @@ use actix_web::{
     HttpRequest,
     http::header::{HeaderName, HeaderValue},
 };
-use marquee_common::redis::RedisConnection;
 use marquee_common::{
     auth::{TokenVerifier, token_from_request, token_from_subprotocols},
     http::{ClientIp, Problem, client_ip::client_ip},
     rate_limit::{Decision, RateLimiter},
+    redis::RedisConnection,
 };
 
 use crate::{

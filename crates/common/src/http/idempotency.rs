@@ -25,7 +25,6 @@
 
 use std::time::Duration;
 
-use crate::redis::RedisConnection;
 use actix_web::{
     Error, HttpResponse, ResponseError,
     body::{BoxBody, MessageBody, to_bytes},
@@ -42,7 +41,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Problem;
-use crate::auth::{TokenVerifier, token_from_request};
+use crate::{
+    auth::{TokenVerifier, token_from_request},
+    redis::RedisConnection,
+};
 
 /// The request header.
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");

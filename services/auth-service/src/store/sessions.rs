@@ -26,8 +26,7 @@ use std::{sync::LazyLock, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, SecondsFormat, Utc};
-use marquee_common::auth::session_key;
-use marquee_common::redis::RedisConnection;
+use marquee_common::{auth::session_key, redis::RedisConnection};
 use redis::{RedisResult, Script};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;

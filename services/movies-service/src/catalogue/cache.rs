@@ -28,8 +28,11 @@ use futures::{
     FutureExt,
     future::{BoxFuture, Shared},
 };
-use marquee_common::redis::RedisConnection;
-use marquee_common::{ConfigError, Env, http::metrics::Metrics, redis::RedisConfig};
+use marquee_common::{
+    ConfigError, Env,
+    http::metrics::Metrics,
+    redis::{RedisConfig, RedisConnection},
+};
 use prometheus::{IntCounterVec, Opts};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 

@@ -22,8 +22,7 @@ mod upstream;
 
 use std::{sync::Arc, time::Duration};
 
-use marquee_common::redis::RedisConnection;
-use marquee_common::{ConfigError, Env, http::metrics::Metrics};
+use marquee_common::{ConfigError, Env, http::metrics::Metrics, redis::RedisConnection};
 
 pub use cache::{Origin, ResponseCacheConfig, Served};
 pub use model::{Genre, GenreList, Movie, MoviePage};
