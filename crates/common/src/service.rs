@@ -4,7 +4,9 @@
 //! with its service ([`Service`], [`run`]: `serve`, `migrate`, `healthcheck`).
 //!
 //! ```ignore
-//! let background = Background::new().with_relay(relay).with_consumer(consumer);
+//! let background = Background::new(Drain::new(readiness.clone(), config.http.drain_delay))
+//!     .with_relay(relay)
+//!     .with_consumer(consumer);
 //! // … later, in run_until_stopped:
 //! background.serve(server, shutdown).await
 //! ```
@@ -14,7 +16,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use anyhow::Context;
 use diesel_migrations::EmbeddedMigrations;
-use futures::{FutureExt, future::BoxFuture};
+use futures::FutureExt;
 
 use crate::{
     config::{ConfigError, Env},
@@ -25,7 +27,7 @@ use crate::{
         consumer::{EventHandler, InboxConsumer},
         relay::OutboxRelay,
     },
-    shutdown::{self, CancellationToken},
+    shutdown::{self, CancellationToken, Drain, NamedTask},
     telemetry::{self, TelemetryConfig},
 };
 
@@ -61,15 +63,11 @@ impl StartupError {
     }
 }
 
-type Task = (
-    String,
-    Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>,
-);
-
-/// The loops a service runs beside its HTTP server, started when it serves.
-#[derive(Default)]
+/// The loops a service runs beside its HTTP server, started when it serves, and how the
+/// server leaves rotation when it stops ([`Drain`]).
 pub struct Background {
-    tasks: Vec<Task>,
+    tasks: Vec<NamedTask>,
+    drain: Drain,
 }
 
 impl std::fmt::Debug for Background {
@@ -81,8 +79,12 @@ impl std::fmt::Debug for Background {
 }
 
 impl Background {
-    pub fn new() -> Self {
-        Self::default()
+    /// No loops yet; `drain` is the service's readiness and `HTTP_DRAIN_DELAY`.
+    pub fn new(drain: Drain) -> Self {
+        Self {
+            tasks: Vec::new(),
+            drain,
+        }
     }
 
     /// Publishes the service's outbox.
@@ -104,8 +106,9 @@ impl Background {
         self
     }
 
-    /// Any other loop that runs until `shutdown` is cancelled (a [`TopicTail`], a
-    /// subscription); `name` says which in the log if it does not stop in time.
+    /// Any other loop that runs until its token is cancelled (a [`TopicTail`], a
+    /// subscription, the closing of open WebSockets), which happens once the drain delay is
+    /// over; `name` says which in the log if it does not stop in time.
     ///
     /// [`TopicTail`]: crate::kafka::tail::TopicTail
     pub fn with_task<F, Fut>(mut self, name: &str, task: F) -> Self
@@ -121,12 +124,7 @@ impl Background {
     /// Serves `server` with these loops until `shutdown` is cancelled, then drains both
     /// ([`shutdown::serve`]).
     pub async fn serve(self, server: Server, shutdown: CancellationToken) -> std::io::Result<()> {
-        let tasks = self
-            .tasks
-            .into_iter()
-            .map(|(name, task)| (name, task(shutdown.clone())))
-            .collect();
-        shutdown::serve(server, tasks, shutdown).await
+        shutdown::serve(server, self.tasks, self.drain, shutdown).await
     }
 }
 

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 pub use tokio_util::sync::CancellationToken;
+
+use crate::http::health::Readiness;
 
 /// A token cancelled when the process receives SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
 pub fn on_signal() -> CancellationToken {
@@ -54,30 +57,61 @@ pub async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) ->
 /// is abandoned with a warning rather than holding the process until SIGKILL.
 pub const BACKGROUND_STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// A named background loop, for [`serve`].
-pub type NamedTask = (String, futures::future::BoxFuture<'static, ()>);
+/// How an instance leaves rotation before it stops: on the shutdown signal its readiness
+/// turns to `draining` (503) and it goes on serving for `delay` (`HTTP_DRAIN_DELAY`), long
+/// enough for the gateway's health checks and Kubernetes' endpoints to see it go, so no new
+/// request is sent to a server that has stopped accepting.
+#[derive(Debug, Clone)]
+pub struct Drain {
+    readiness: Readiness,
+    delay: Duration,
+}
 
-/// Serves `server` and runs the background `tasks` (relay, consumers) until `shutdown` is
-/// cancelled — or until the server stops by itself, which cancels it for the tasks — then
-/// lets in-flight requests finish and waits for the tasks to stop (at most
-/// [`BACKGROUND_STOP_TIMEOUT`]). Every service's `run_until_stopped`.
+impl Drain {
+    pub fn new(readiness: Readiness, delay: Duration) -> Self {
+        Self { readiness, delay }
+    }
+}
+
+/// A named background loop, for [`serve`]: started with the token that tells it to stop.
+pub type NamedTask = (
+    String,
+    Box<dyn FnOnce(CancellationToken) -> BoxFuture<'static, ()> + Send>,
+);
+
+/// Serves `server` and runs the background `tasks` (relay, consumers, socket closers) until
+/// `shutdown` is cancelled — or until the server stops by itself — then:
+/// 1. flips readiness to `draining` and keeps serving for the drain delay ([`Drain`]);
+/// 2. tells the tasks to stop (a service closes its WebSockets then) and stops accepting
+///    connections, letting in-flight requests finish (`HTTP_SHUTDOWN_TIMEOUT`);
+/// 3. waits for the tasks to stop, at most [`BACKGROUND_STOP_TIMEOUT`].
+///
+/// Every service's `run_until_stopped`.
 pub async fn serve(
     server: actix_web::dev::Server,
     tasks: Vec<NamedTask>,
+    drain: Drain,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let handle = server.handle();
+    let stop = CancellationToken::new();
     let tasks: Vec<_> = tasks
         .into_iter()
-        .map(|(name, task)| (name, tokio::spawn(task)))
+        .map(|(name, task)| (name, tokio::spawn(task(stop.clone()))))
         .collect();
-    let stop = shutdown.clone();
+    let stopping = stop.clone();
     tokio::spawn(async move {
-        stop.cancelled().await;
+        shutdown.cancelled().await;
+        drain.readiness.drain();
+        if !drain.delay.is_zero() {
+            tracing::info!(delay = ?drain.delay, "draining: out of rotation, still serving");
+            tokio::time::sleep(drain.delay).await;
+        }
+        stopping.cancel();
         handle.stop(true).await;
     });
     let served = server.await;
-    shutdown.cancel();
+    stop.cancel();
     let deadline = tokio::time::Instant::now() + BACKGROUND_STOP_TIMEOUT;
     for (name, mut task) in tasks {
         if tokio::time::timeout_at(deadline, &mut task).await.is_err() {

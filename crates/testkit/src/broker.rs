@@ -11,6 +11,10 @@
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
 use tokio::process::{Child, Command};
 
 use crate::FaultProxy;
@@ -21,7 +25,7 @@ use crate::FaultProxy;
 pub struct BrokerProcess {
     proxy: FaultProxy,
     /// Killed on drop.
-    _child: Child,
+    child: Child,
 }
 
 impl BrokerProcess {
@@ -58,10 +62,7 @@ impl BrokerProcess {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self {
-            proxy,
-            _child: child,
-        }
+        Self { proxy, child }
     }
 
     /// `127.0.0.1:<port>` of the proxy, for `KAFKA_BROKERS`.
@@ -77,6 +78,27 @@ impl BrokerProcess {
     /// The broker is back, with every topic and record it had.
     pub fn restore(&self) {
         self.proxy.restore();
+    }
+
+    /// The broker process stops (SIGSTOP) without closing anything: connections stay open
+    /// and requests go unanswered, as with a broker stuck in a long GC pause or a frozen VM.
+    pub fn freeze(&self) {
+        self.signal(Signal::SIGSTOP);
+    }
+
+    /// The frozen broker carries on (SIGCONT) where it stopped.
+    pub fn thaw(&self) {
+        self.signal(Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: Signal) {
+        let pid = self
+            .child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .expect("the private tansu broker has exited");
+        kill(Pid::from_raw(pid), signal)
+            .unwrap_or_else(|e| panic!("cannot send {signal} to the private tansu broker: {e}"));
     }
 }
 

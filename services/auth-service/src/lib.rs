@@ -52,7 +52,7 @@ use marquee_common::{
     rate_limit::RateLimiter,
     redis::{self as redis_conn, RedisCheck},
     service::{Background, Service},
-    shutdown::CancellationToken,
+    shutdown::{CancellationToken, Drain},
     telemetry::TelemetryConfig,
 };
 
@@ -157,11 +157,11 @@ impl Service for Application {
         let idempotency = IdempotencyStore::new(redis.clone(), SERVICE);
 
         let metrics = Metrics::new();
-        let readiness = Readiness::new()
+        let readiness = Readiness::new(&metrics)
             .with(DatabaseCheck::new("postgres", pool.clone()))
-            .with(RedisCheck::new(redis))
-            .with(KafkaCheck::new(producer));
-        let background = Background::new()
+            .reporting(RedisCheck::new(redis))
+            .reporting(KafkaCheck::new(producer));
+        let background = Background::new(Drain::new(readiness.clone(), config.http.drain_delay))
             .with_relay(OutboxRelay::new(
                 config.database.url.clone(),
                 config.kafka.clone(),

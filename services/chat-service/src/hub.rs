@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::{
     model::ChatMessage,
-    ws::protocol::{Closing, ServerFrame},
+    ws::protocol::{Closing, Departure, ServerFrame},
 };
 
 /// Identifies a connection within this instance.
@@ -148,7 +148,7 @@ impl Hub {
             disconnects: IntCounterVec::new(
                 Opts::new(
                     "chat_disconnects_total",
-                    "Connections closed by the server, by reason",
+                    "Connections ended, by reason (the server closed them, or the client left)",
                 ),
                 &["reason"],
             )
@@ -385,6 +385,15 @@ impl Hub {
             .inc();
     }
 
+    /// Counts a client that left by itself: `client_closed` or `connection_lost`.
+    pub fn count_departure(&self, how: Departure) {
+        let reason = match how {
+            Departure::Closed => "client_closed",
+            Departure::Lost => "connection_lost",
+        };
+        self.metrics.disconnects.with_label_values(&[reason]).inc();
+    }
+
     fn close_connection(&self, connection: &Connection, why: Closing) {
         if !connection.kill.is_cancelled() {
             self.count_close(why);
@@ -410,12 +419,14 @@ impl Hub {
     }
 }
 
+/// The `reason` label of `chat_disconnects_total` (docs/chat.md lists them).
 fn label(why: Closing) -> &'static str {
     match why {
-        Closing::GoingAway => "going_away",
+        Closing::GoingAway => "server_shutdown",
         Closing::SessionEnded => "session_ended",
         Closing::SlowConsumer => "slow_consumer",
         Closing::Abuse => "abuse",
+        Closing::ProtocolViolation => "protocol_violation",
         Closing::Idle => "idle",
         Closing::TooBig => "too_big",
     }

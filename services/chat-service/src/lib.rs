@@ -46,7 +46,7 @@ use marquee_common::{
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay, tail::TopicTail},
     redis::{self as redis_conn, RedisCheck},
     service::{Background, Service},
-    shutdown::CancellationToken,
+    shutdown::{CancellationToken, Drain},
     telemetry::TelemetryConfig,
 };
 use marquee_proto_events::topics;
@@ -74,7 +74,6 @@ pub struct Application {
     port: u16,
     server: Server,
     background: Background,
-    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for Application {
@@ -110,7 +109,8 @@ impl Service for Application {
         let store = attachments::open_store(&config.attachments.location)
             .map_err(|e| StartupError::component("attachment store", e))?;
         let chat = Arc::new(config.chat.clone());
-        // Cancelled when the service stops: sockets close with 1001 before the server drains.
+        // Cancelled when the service stops, after the drain delay: sockets close with 1001
+        // before the server drains, and their clients resume on another instance.
         let sockets_shutdown = CancellationToken::new();
 
         let hub = Arc::new(Hub::new(chat.send_queue, &metrics));
@@ -129,11 +129,11 @@ impl Service for Application {
             &[topics::CHAT_MESSAGES_V1, topics::SESSIONS_V1],
         );
 
-        let readiness = Readiness::new()
+        let readiness = Readiness::new(&metrics)
             .with(DatabaseCheck::new("postgres", pool.clone()))
-            .with(RedisCheck::new(redis.clone()))
-            .with(KafkaCheck::new(producer))
-            .with(tail.readiness());
+            .with(tail.readiness())
+            .reporting(RedisCheck::new(redis.clone()))
+            .reporting(KafkaCheck::new(producer));
         let fanout = FanOut::new(Arc::clone(&hub));
         let subscriber = (
             config.redis.clone(),
@@ -146,7 +146,7 @@ impl Service for Application {
             signals.clone(),
             chat.heartbeat,
         );
-        let background = Background::new()
+        let background = Background::new(Drain::new(readiness.clone(), config.http.drain_delay))
             .with_relay(OutboxRelay::new(
                 config.database.url.clone(),
                 config.kafka.clone(),
@@ -169,6 +169,13 @@ impl Service for Application {
             .with_task("presence sweeper", move |shutdown| {
                 let (presence, hub, signals, every) = sweeper;
                 presence::sweep_loop(presence, hub, signals, every, shutdown)
+            })
+            .with_task("WebSockets' shutdown", {
+                let sockets = sockets_shutdown.clone();
+                move |shutdown| async move {
+                    shutdown.cancelled().await;
+                    sockets.cancel();
+                }
             });
 
         let context = web::Data::new(SocketContext {
@@ -199,7 +206,6 @@ impl Service for Application {
             port,
             server,
             background,
-            shutdown: sockets_shutdown,
         })
     }
 
@@ -208,15 +214,10 @@ impl Service for Application {
         self.port
     }
 
-    /// Serves until `shutdown` is cancelled; then closes every socket with 1001 (going
-    /// away), drains in-flight requests and stops the background loops.
+    /// Serves until `shutdown` is cancelled; then drains: out of rotation for the drain
+    /// delay, then every socket closes with 1001 (going away), in-flight requests finish and
+    /// the background loops stop.
     async fn run_until_stopped(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        let sockets = self.shutdown;
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            stop.cancelled().await;
-            sockets.cancel();
-        });
         self.background.serve(self.server, shutdown).await
     }
 }

@@ -46,7 +46,7 @@ use marquee_common::{
     rate_limit::FailMode,
     redis::{self as redis_conn, RedisCheck},
     service::{Background, Service},
-    shutdown::CancellationToken,
+    shutdown::{CancellationToken, Drain},
     telemetry::TelemetryConfig,
 };
 
@@ -183,13 +183,14 @@ impl Service for Application {
             gateway_metrics.clone(),
         );
 
-        let mut readiness = Readiness::new().with(UpstreamsCheck(pools.clone()));
+        // With no instance in rotation the gateway still tries them (fail open): degraded.
+        let mut readiness = Readiness::new(&metrics).reporting(UpstreamsCheck(pools.clone()));
         if config.limits.enabled && config.limits.fail_mode == FailMode::Closed {
             // Without Redis every request would be refused: not ready.
             readiness = readiness.with(RedisCheck::new(redis));
         }
         let relays_shutdown = CancellationToken::new();
-        let background = Background::new()
+        let background = Background::new(Drain::new(readiness.clone(), config.http.drain_delay))
             .with_task("upstream health checks", {
                 let pools = pools.clone();
                 move |shutdown| pools.check_loop(shutdown)

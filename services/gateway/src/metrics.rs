@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `gateway_upstream_requests_total` | `service`, `instance`, `status` | requests answered by an upstream |
 //! | `gateway_upstream_duration_seconds` | `service`, `instance` | until the upstream's response head (or upgrade) |
-//! | `gateway_upstream_errors_total` | `service`, `instance`, `kind` | `connect`, `timeout`, `response`, `no_instance` |
+//! | `gateway_upstream_errors_total` | `service`, `instance`, `kind` | `connect`, `reset` (closed before answering), `timeout`, `response`, `no_instance` |
 //! | `gateway_upstream_healthy` | `service`, `instance` | 1 while the instance is in rotation |
 //! | `gateway_upstream_ejections_total` | `service`, `instance` | passive ejections after connect failures |
 //! | `gateway_rate_limited_total` | `class`, `key` | requests refused with 429 (`key`: `ip` or `user`) |

@@ -8,9 +8,16 @@
 //! On the way down status, headers (every `Set-Cookie`) and body pass unchanged, minus
 //! hop-by-hop headers.
 //!
-//! A request is sent again, to the next instance in rotation, only when it is idempotent,
-//! has no body, and the connection could not be made — never after an upstream may have
-//! acted on it.
+//! A request is sent again (to the next instance in rotation, at most three attempts) when
+//! no answer came back and sending it again cannot do harm:
+//! - the connection could not be made: any request, the upstream never saw it;
+//! - the connection broke before the first response byte (an instance stopping, a reused
+//!   connection it was closing): only idempotent methods and requests carrying an
+//!   `Idempotency-Key`, which the services deduplicate.
+//!
+//! Bodies up to 64 KiB are read before forwarding so they can be sent again; larger ones
+//! (uploads) are streamed, once. A timeout is never retried: the upstream may still be
+//! working on the request.
 
 use std::{
     cell::Cell,
@@ -21,14 +28,14 @@ use std::{
 use actix_web::{
     HttpMessage, HttpRequest, HttpResponse,
     body::SizedStream,
-    error::PayloadError,
+    error::{ParseError, PayloadError},
     http::{
         Method, StatusCode,
         header::{self, HeaderMap, HeaderName, HeaderValue},
     },
     web,
 };
-use awc::error::SendRequestError;
+use awc::error::{ConnectError, SendRequestError};
 use futures::StreamExt;
 use marquee_common::{
     http::{Problem, RequestId},
@@ -231,6 +238,19 @@ pub fn gateway_timeout(pool: &Pool) -> Problem {
     .with_detail(format!("{} did not answer in time", pool.name()))
 }
 
+/// Bodies up to this size are read before forwarding, so that the request can be sent again
+/// to another instance (see the module docs); larger ones are streamed and sent once.
+const REPLAYABLE_BODY_BYTES: u64 = 64 * 1024;
+
+/// What goes up as the request body.
+enum Outgoing<S> {
+    Empty,
+    /// Read whole: can be sent again.
+    Buffered(bytes::Bytes),
+    /// Streamed: sent once (`None` after that).
+    Streamed(Option<S>),
+}
+
 /// Forwards an HTTP request of `route`; see the module docs.
 pub async fn forward(
     req: &HttpRequest,
@@ -244,12 +264,6 @@ pub async fn forward(
     if content_length(req).is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    let with_body = has_body(req);
-    let retryable = !with_body
-        && matches!(
-            *req.method(),
-            Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE | Method::PUT
-        );
     let candidates = pool.candidates();
     if candidates.is_empty() {
         gateway
@@ -263,16 +277,27 @@ pub async fn forward(
         .path_and_query()
         .map_or_else(|| req.path().to_owned(), |pq| pq.as_str().to_owned());
 
-    // The body is streamed once, so only a bodiless request may try a second instance.
     let overflowed = Rc::new(Cell::new(false));
-    let mut body = with_body.then(|| limited(payload, limit, overflowed.clone()));
-    let attempts = if retryable {
-        candidates.len().min(3)
+    let mut body = if !has_body(req) {
+        Outgoing::Empty
+    } else if content_length(req).is_some_and(|n| n <= REPLAYABLE_BODY_BYTES) {
+        Outgoing::Buffered(read_body(payload, pool.timeout).await?)
     } else {
-        1
+        Outgoing::Streamed(Some(limited(payload, limit, overflowed.clone())))
     };
+    // A request the upstream may already have acted on is sent again only when repeating it
+    // is harmless: an idempotent method, or a POST the upstream deduplicates by its key.
+    let repeatable = matches!(
+        *req.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::DELETE | Method::PUT
+    ) || req
+        .headers()
+        .contains_key(marquee_common::http::idempotency::IDEMPOTENCY_KEY);
+    // One instance may be a Kubernetes Service in front of many pods: a second connection
+    // to it usually reaches another one.
+    let attempts = candidates.len().clamp(2, 3);
     let mut last_failure = None;
-    for instance in candidates.iter().take(attempts) {
+    for instance in candidates.iter().cycle().take(attempts) {
         let mut request = client
             .request(req.method().clone(), instance.url(&path))
             .timeout(pool.timeout);
@@ -280,9 +305,13 @@ pub async fn forward(
             request = request.append_header((name.clone(), value.clone()));
         }
         let started = Instant::now();
-        let sent = match body.take() {
-            Some(stream) => request.send_stream(stream).await,
-            None => request.send().await,
+        let sent = match &mut body {
+            Outgoing::Empty => request.send().await,
+            Outgoing::Buffered(bytes) => request.send_body(bytes.clone()).await,
+            Outgoing::Streamed(stream) => match stream.take() {
+                Some(stream) => request.send_stream(stream).await,
+                None => break,
+            },
         };
         match sent {
             Ok(response) => {
@@ -297,15 +326,67 @@ pub async fn forward(
             }
             Err(error) => {
                 let problem = failure(&error, instance, pool, gateway, &overflowed, route);
-                let connect = matches!(error, SendRequestError::Connect(_));
                 last_failure = Some(problem);
-                if !connect {
+                let again = match Unanswered::of(&error) {
+                    Some(Unanswered::NotSent) => true,
+                    Some(Unanswered::MaybeSeen) => repeatable,
+                    None => false,
+                };
+                if !again {
                     break;
                 }
             }
         }
     }
     Err(last_failure.unwrap_or_else(|| bad_gateway(pool)))
+}
+
+/// A failed send after which the upstream has certainly not answered.
+enum Unanswered {
+    /// No connection was made: the upstream never saw the request.
+    NotSent,
+    /// The connection broke before the first byte of the response (a reused connection the
+    /// instance was closing, a process that stopped): the upstream may have acted on it.
+    MaybeSeen,
+}
+
+impl Unanswered {
+    fn of(error: &SendRequestError) -> Option<Self> {
+        match error {
+            SendRequestError::Connect(ConnectError::Disconnected) => Some(Self::MaybeSeen),
+            SendRequestError::Connect(_) => Some(Self::NotSent),
+            SendRequestError::Send(_)
+            | SendRequestError::Response(ParseError::Io(_) | ParseError::Incomplete) => {
+                Some(Self::MaybeSeen)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Reads a small request body whole (its length was checked), within `timeout`.
+async fn read_body(mut payload: web::Payload, timeout: Duration) -> Result<bytes::Bytes, Problem> {
+    let read = async {
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            body.extend_from_slice(&chunk?);
+        }
+        Ok::<_, PayloadError>(body.freeze())
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(error)) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "The request body could not be read",
+        )
+        .with_detail(error.to_string())),
+        Err(_) => Err(Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "The request body did not arrive in time",
+        )),
+    }
 }
 
 /// What a failed send means for the client, recorded in metrics and the log.
@@ -321,6 +402,13 @@ fn failure(
         return too_large(gateway.max_body_bytes);
     }
     match error {
+        SendRequestError::Connect(ConnectError::Disconnected) => {
+            gateway
+                .metrics
+                .upstream_error(pool.name(), instance.label(), "reset");
+            tracing::warn!(service = pool.name(), instance = instance.label(), route = %route.prefix, "upstream closed the connection before answering");
+            bad_gateway(pool)
+        }
         SendRequestError::Connect(cause) => {
             pool.connect_failed(instance);
             tracing::warn!(service = pool.name(), instance = instance.label(), route = %route.prefix, error = %cause, "cannot connect to upstream");

@@ -9,8 +9,12 @@
 //! - **passive ejection**: `GATEWAY_EJECT_AFTER` consecutive connect failures take an
 //!   instance out for `GATEWAY_EJECT_FOR`, without waiting for the next check.
 //!
-//! A request never waits for a dead instance: with none left in rotation the answer is an
-//! immediate 503.
+//! When **no** instance is in rotation because none passes its readiness check, the gateway
+//! fails open and tries them anyway: a service whose every instance reports a missing
+//! dependency usually still serves most of its requests (readiness fails only for what an
+//! instance cannot serve without), and an answer from it is better than a 503 from here.
+//! Instances ejected for refusing connections are never tried; with only those left the
+//! answer is an immediate 503.
 
 use std::{
     collections::BTreeMap,
@@ -100,14 +104,22 @@ impl Pool {
     }
 
     /// The instances in rotation, starting with the next one in round-robin order: the
-    /// first gets the request, the others are the fallbacks for a retry.
+    /// first gets the request, the others are the fallbacks for a retry. With none in
+    /// rotation, every instance not ejected (fail open, see the module docs).
     pub fn candidates(&self) -> Vec<Arc<Instance>> {
         let count = self.instances.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = self.now_ms();
-        (0..count)
-            .map(|i| &self.instances[(start + i) % count])
+        let in_turn = || (0..count).map(|i| &self.instances[(start + i) % count]);
+        let in_rotation: Vec<_> = in_turn()
             .filter(|instance| self.in_rotation(instance, now))
+            .cloned()
+            .collect();
+        if !in_rotation.is_empty() {
+            return in_rotation;
+        }
+        in_turn()
+            .filter(|instance| instance.ejected_until.load(Ordering::Relaxed) <= now)
             .cloned()
             .collect()
     }
@@ -304,18 +316,37 @@ mod tests {
     fn instances_take_turns_and_unhealthy_ones_are_skipped() {
         let pools = pools(&["http://a:1", "http://b:2", "http://c:3"], 3);
         let pool = pools.get("svc").unwrap();
-        assert!(
-            pool.candidates().is_empty(),
-            "nothing is in rotation before a check"
-        );
         for instance in &pool.instances {
             pool.record_check(instance, true, None);
         }
+        assert_eq!(labels(&pool.candidates()), ["a:1", "b:2", "c:3"]);
         assert_eq!(labels(&pool.candidates()), ["b:2", "c:3", "a:1"]);
-        assert_eq!(labels(&pool.candidates()), ["c:3", "a:1", "b:2"]);
         pool.record_check(&pool.instances[0], false, Some("down".into()));
-        assert_eq!(labels(&pool.candidates()), ["b:2", "c:3"]);
+        assert_eq!(labels(&pool.candidates()), ["c:3", "b:2"]);
         assert!(pool.is_available());
+    }
+
+    #[test]
+    fn with_no_instance_ready_every_instance_not_ejected_is_tried() {
+        let pools = pools(&["http://a:1", "http://b:2"], 1);
+        let pool = pools.get("svc").unwrap();
+        assert_eq!(
+            pool.candidates().len(),
+            2,
+            "before the first check, and while all fail it, all are tried"
+        );
+        for instance in &pool.instances {
+            pool.record_check(instance, false, Some("postgres down".into()));
+        }
+        assert!(!pool.is_available());
+        assert_eq!(labels(&pool.candidates()), ["b:2", "a:1"]);
+        pool.connect_failed(&pool.instances[0]);
+        assert_eq!(labels(&pool.candidates()), ["b:2"], "an ejected one is not");
+        pool.connect_failed(&pool.instances[1]);
+        assert!(
+            pool.candidates().is_empty(),
+            "none that accepts connections"
+        );
     }
 
     #[test]

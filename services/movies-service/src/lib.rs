@@ -42,7 +42,7 @@ use marquee_common::{
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     redis::{self as redis_conn, RedisCheck},
     service::{Background, Service},
-    shutdown::CancellationToken,
+    shutdown::{CancellationToken, Drain},
     telemetry::TelemetryConfig,
 };
 
@@ -115,11 +115,11 @@ impl Service for Application {
 
         // TMDb is not a readiness check: when it is down the service still serves cached
         // answers and watchlists, and restarting pods would not bring it back.
-        let readiness = Readiness::new()
-            .with(DatabaseCheck::new("postgres", pool.clone()))
-            .with(RedisCheck::new(redis))
-            .with(KafkaCheck::new(producer));
-        let background = Background::new()
+        let readiness = Readiness::new(&metrics)
+            .reporting(DatabaseCheck::new("postgres", pool.clone()))
+            .reporting(RedisCheck::new(redis))
+            .reporting(KafkaCheck::new(producer));
+        let background = Background::new(Drain::new(readiness.clone(), config.http.drain_delay))
             .with_relay(OutboxRelay::new(
                 config.database.url.clone(),
                 config.kafka.clone(),

@@ -40,7 +40,7 @@ use marquee_common::{
     kafka::{KafkaCheck, consumer::InboxConsumer, relay::OutboxRelay},
     redis::{self as redis_conn, RedisCheck},
     service::{Background, Service},
-    shutdown::CancellationToken,
+    shutdown::{CancellationToken, Drain},
     telemetry::TelemetryConfig,
 };
 
@@ -101,11 +101,11 @@ impl Service for Application {
         let producer = config.kafka.producer()?;
         let verifier = TokenVerifier::new(config.verifier.clone(), redis.clone());
 
-        let readiness = Readiness::new()
-            .with(DatabaseCheck::new("postgres", databases.primary().clone()))
-            .with(RedisCheck::new(redis.clone()))
-            .with(KafkaCheck::new(producer));
-        let background = Background::new()
+        let readiness = Readiness::new(&metrics)
+            .reporting(DatabaseCheck::new("postgres", databases.primary().clone()))
+            .reporting(RedisCheck::new(redis.clone()))
+            .reporting(KafkaCheck::new(producer));
+        let background = Background::new(Drain::new(readiness.clone(), config.http.drain_delay))
             .with_relay(OutboxRelay::new(
                 config.database.url.clone(),
                 config.kafka.clone(),

@@ -46,8 +46,12 @@ pub struct HttpConfig {
     pub port: u16,
     /// `HTTP_WORKERS` (default: one per CPU core).
     pub workers: Option<usize>,
-    /// `HTTP_SHUTDOWN_TIMEOUT` (default 30s): how long in-flight requests may finish after
-    /// SIGTERM.
+    /// `HTTP_DRAIN_DELAY` (default 5s): after SIGTERM, how long the instance keeps serving
+    /// with its readiness failing, so the gateway (checks every 2 s) and Kubernetes take it
+    /// out of rotation before it stops accepting connections.
+    pub drain_delay: Duration,
+    /// `HTTP_SHUTDOWN_TIMEOUT` (default 30s): how long in-flight requests may finish once the
+    /// drain delay is over.
     pub shutdown_timeout: Duration,
     /// `HTTP_KEEP_ALIVE` (default 75s): how long an idle client connection is kept open.
     /// Longer than any client in front of the service keeps idle connections for reuse (the
@@ -60,12 +64,14 @@ pub struct HttpConfig {
 }
 
 impl HttpConfig {
-    /// 127.0.0.1 on a free port, two workers, a one-second drain: for tests.
+    /// 127.0.0.1 on a free port, two workers, no drain delay and a one-second shutdown: for
+    /// tests.
     pub fn ephemeral() -> Self {
         Self {
             host: "127.0.0.1".into(),
             port: 0,
             workers: Some(2),
+            drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(1),
             keep_alive: DEFAULT_KEEP_ALIVE,
             trusted_proxy_hops: 0,
@@ -81,6 +87,7 @@ impl HttpConfig {
             host: env.raw("HTTP_HOST").unwrap_or("0.0.0.0").to_owned(),
             port: env.or("PORT", default_port)?,
             workers,
+            drain_delay: env.duration_or("HTTP_DRAIN_DELAY", Duration::from_secs(5))?,
             shutdown_timeout: env.duration_or("HTTP_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
             keep_alive: env.duration_or("HTTP_KEEP_ALIVE", DEFAULT_KEEP_ALIVE)?,
             trusted_proxy_hops: in_range(

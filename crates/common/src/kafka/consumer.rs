@@ -17,10 +17,14 @@
 //!
 //! Metrics: `consumer_events_total{group,topic,outcome}` with outcome `applied`, `duplicate`
 //! or `dead_lettered`, `consumer_handler_failures_total{group,topic}` and
-//! `consumer_lag{group,topic,partition}` (from librdkafka's statistics, every 5 s) and
-//! `consumer_assigned_partitions{group}`.
+//! `consumer_lag{group,topic,partition}` (from librdkafka's statistics, every 5 s),
+//! `consumer_assigned_partitions{group}`, and from the stall [`Watchdog`]
+//! `consumer_stalled{group}` and `consumer_restarts_total{group}`.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -35,8 +39,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::{
-    Consumer, ConsumerGuard, KafkaConfig, KafkaContext, Producer, context::ConsumerGauges,
+    Consumer, ConsumerGuard, KafkaConfig, KafkaContext, Producer,
+    context::ConsumerGauges,
     envelope::ReceivedEvent,
+    watchdog::{Stall, Watchdog},
 };
 use crate::{
     config::{ConfigError, Env, in_range},
@@ -147,6 +153,9 @@ pub struct ConsumerConfig {
     /// `INBOX_RETENTION` (default 7d): how long applied event ids are remembered. A
     /// redelivery older than this (an offset reset, a replayed topic) would apply again.
     pub inbox_retention: Duration,
+    /// `CONSUMER_STALL_TIMEOUT` (default 30s): how long the group may stay behind without
+    /// committing while this member waits before the member is rebuilt (see [`Watchdog`]).
+    pub stall_timeout: Duration,
 }
 
 impl ConsumerConfig {
@@ -167,6 +176,7 @@ impl ConsumerConfig {
             retry_max: env.duration_or("CONSUMER_RETRY_MAX", Duration::from_secs(10))?,
             inbox_retention: env
                 .duration_or("INBOX_RETENTION", Duration::from_secs(7 * 24 * 3600))?,
+            stall_timeout: env.duration_or("CONSUMER_STALL_TIMEOUT", Duration::from_secs(30))?,
             ..Self::new(&group, topics)
         })
     }
@@ -180,6 +190,7 @@ impl ConsumerConfig {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(10),
             inbox_retention: Duration::from_secs(7 * 24 * 3600),
+            stall_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -200,6 +211,13 @@ impl Outcome {
             Self::DeadLettered => "dead_lettered",
         }
     }
+}
+
+/// Why [`InboxConsumer::consume`] returned.
+#[derive(Debug)]
+enum Ended {
+    Shutdown,
+    Stalled(Stall),
 }
 
 /// Why one attempt failed.
@@ -230,6 +248,8 @@ struct ConsumerMetrics {
     failures: IntCounterVec,
     lag: IntGaugeVec,
     assigned: IntGaugeVec,
+    stalled: IntGaugeVec,
+    restarts: IntCounterVec,
 }
 
 impl ConsumerMetrics {
@@ -258,8 +278,26 @@ impl ConsumerMetrics {
                 &["group"],
             )
             .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            stalled: IntGaugeVec::new(
+                Opts::new(
+                    "consumer_stalled",
+                    "1 from a stall until the rebuilt member receives a record",
+                ),
+                &["group"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            restarts: IntCounterVec::new(
+                Opts::new(
+                    "consumer_restarts_total",
+                    "Consumers closed and built again because they stalled",
+                ),
+                &["group"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
         };
         metrics.register(this.assigned.clone());
+        metrics.register(this.stalled.clone());
+        metrics.register(this.restarts.clone());
         metrics.register(this.events.clone());
         metrics.register(this.failures.clone());
         metrics.register(this.lag.clone());
@@ -318,8 +356,52 @@ impl<H: EventHandler> InboxConsumer<H> {
     }
 
     /// Consumes until `shutdown` is cancelled, then commits the stored offsets and leaves the
-    /// group. Fails only if the clients cannot be created (bad configuration).
+    /// group. A member the [`Watchdog`] finds stalled is closed and built again. Fails only
+    /// if the clients cannot be created (bad configuration).
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ConsumerError> {
+        let dead_letters = self.kafka.producer()?;
+        let topics: Vec<String> = self
+            .config
+            .topics
+            .iter()
+            .map(|t| self.kafka.topic(t))
+            .collect();
+        let mut watchdog = Watchdog::new(
+            &self.kafka,
+            &self.config.group,
+            topics.clone(),
+            self.config.stall_timeout,
+        )?;
+        let stalled = self
+            .metrics
+            .stalled
+            .with_label_values(&[&self.config.group]);
+        loop {
+            let consumer = self.join(&topics)?;
+            watchdog.reset();
+            let ended = self
+                .consume(&consumer, &dead_letters, &mut watchdog, &shutdown)
+                .await;
+            consumer.close(true).await;
+            match ended {
+                Ended::Shutdown => break,
+                Ended::Stalled(stall) => {
+                    tracing::error!(group = %self.config.group, %stall, "consumer stalled; rebuilding it to rejoin the group");
+                    stalled.set(1);
+                    self.metrics
+                        .restarts
+                        .with_label_values(&[&self.config.group])
+                        .inc();
+                }
+            }
+        }
+        stalled.set(0);
+        tracing::info!(group = %self.config.group, "consumer stopped");
+        Ok(())
+    }
+
+    /// A new member of the group, subscribed to `topics`.
+    fn join(&self, topics: &[String]) -> Result<ConsumerGuard<KafkaContext>, ConsumerError> {
         let context = KafkaContext::for_consumer(ConsumerGauges {
             group: self.config.group.clone(),
             lag: self.metrics.lag.clone(),
@@ -333,23 +415,39 @@ impl<H: EventHandler> InboxConsumer<H> {
             .consumer_config(&self.config.group)
             .create_with_context(context)?;
         let consumer = ConsumerGuard::new(consumer, &self.config.group);
-        let dead_letters = self.kafka.producer()?;
-        let topics: Vec<String> = self
-            .config
-            .topics
-            .iter()
-            .map(|t| self.kafka.topic(t))
-            .collect();
         consumer.subscribe(&topics.iter().map(String::as_str).collect::<Vec<_>>())?;
         tracing::info!(group = %self.config.group, ?topics, "consumer started");
+        Ok(consumer)
+    }
 
+    /// Applies records until `shutdown`, or until the watchdog finds the member stalled.
+    async fn consume(
+        &self,
+        consumer: &ConsumerGuard<KafkaContext>,
+        dead_letters: &Producer,
+        watchdog: &mut Watchdog,
+        shutdown: &CancellationToken,
+    ) -> Ended {
+        let stalled = self
+            .metrics
+            .stalled
+            .with_label_values(&[&self.config.group]);
         let mut receive_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut sweep = tokio::time::interval(INBOX_SWEEP_INTERVAL);
+        let mut watch = tokio::time::interval(watchdog.interval());
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut idle_since = Instant::now();
         loop {
             let message = tokio::select! {
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => return Ended::Shutdown,
                 _ = sweep.tick() => {
                     self.sweep_inbox().await;
+                    continue;
+                }
+                _ = watch.tick() => {
+                    if let Some(stall) = watchdog.check(idle_since).await {
+                        return Ended::Stalled(stall);
+                    }
                     continue;
                 }
                 message = consumer.recv() => message,
@@ -358,16 +456,19 @@ impl<H: EventHandler> InboxConsumer<H> {
                 Ok(message) => message,
                 Err(error) => {
                     tracing::warn!(%error, "receiving from the broker failed");
-                    if sleep_or_shutdown(receive_backoff.next_delay(), &shutdown).await {
-                        break;
+                    if sleep_or_shutdown(receive_backoff.next_delay(), shutdown).await {
+                        return Ended::Shutdown;
                     }
                     continue;
                 }
             };
             receive_backoff.reset();
-            let Some(outcome) = self.process(&message, &dead_letters, &shutdown).await else {
-                break; // shut down mid-event: its offset stays unstored, it will be redelivered
+            stalled.set(0);
+            let Some(outcome) = self.process(&message, dead_letters, shutdown).await else {
+                // Shut down mid-event: its offset stays unstored, it will be redelivered.
+                return Ended::Shutdown;
             };
+            idle_since = Instant::now();
             self.metrics
                 .events
                 .with_label_values(&[
@@ -382,10 +483,6 @@ impl<H: EventHandler> InboxConsumer<H> {
                 tracing::warn!(%error, "storing the offset failed");
             }
         }
-
-        consumer.close(true).await;
-        tracing::info!(group = %self.config.group, "consumer stopped");
-        Ok(())
     }
 
     /// Forgets applied event ids older than the retention.

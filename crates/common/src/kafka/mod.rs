@@ -9,6 +9,7 @@
 //!   transaction), commits offsets only after that, dead-letters poison events;
 //! - [`tail`]: reads topics from their end without a group, for per-instance broadcast
 //!   (chat fan-out);
+//! - [`watchdog`]: rebuilds a consumer whose group stopped making progress while it waits;
 //! - [`admin`]: topic creation for tools and tests.
 //!
 //! [`KafkaConfig`] holds the connection and producer settings; every client here is built
@@ -22,6 +23,7 @@ pub mod envelope;
 pub mod outbox;
 pub mod relay;
 pub mod tail;
+pub mod watchdog;
 
 use std::time::Duration;
 
@@ -74,6 +76,13 @@ pub struct KafkaConfig {
     pub delivery_timeout: Duration,
     /// `KAFKA_SESSION_TIMEOUT` (default 10s): consumer group session timeout.
     pub session_timeout: Duration,
+    /// `KAFKA_MAX_POLL_INTERVAL` (default 30s): also the group's rebalance timeout, how long
+    /// the coordinator waits for every known member to rejoin before it assigns partitions to
+    /// those that did. librdkafka's 5 minutes left a group without any assignment for that
+    /// long after a broker stall (members that never rejoined were waited for). A member
+    /// busy with one event longer than this (retrying it through a database outage) leaves
+    /// the group and rejoins when it is done; the inbox makes the redelivery harmless.
+    pub max_poll_interval: Duration,
     /// `KAFKA_FETCH_WAIT_MAX` (default 100ms): how long the broker may hold a fetch that has
     /// no data. Kafka answers as soon as data arrives, but brokers that do not (tansu) add up
     /// to this much latency to every event.
@@ -142,6 +151,15 @@ impl KafkaConfig {
                 "must be none, gzip, snappy or lz4",
             ));
         }
+        let session_timeout = env.duration_or("KAFKA_SESSION_TIMEOUT", Duration::from_secs(10))?;
+        let max_poll_interval =
+            env.duration_or("KAFKA_MAX_POLL_INTERVAL", Duration::from_secs(30))?;
+        if max_poll_interval < session_timeout {
+            return Err(ConfigError::new(
+                "KAFKA_MAX_POLL_INTERVAL",
+                "must be at least KAFKA_SESSION_TIMEOUT",
+            ));
+        }
         Ok(Self {
             brokers,
             topic_prefix: env.raw("KAFKA_TOPIC_PREFIX").unwrap_or_default().to_owned(),
@@ -159,7 +177,8 @@ impl KafkaConfig {
             batch_size: env.optional("KAFKA_PRODUCER_BATCH_SIZE")?,
             compression,
             delivery_timeout: env.duration_or("KAFKA_DELIVERY_TIMEOUT", Duration::from_secs(30))?,
-            session_timeout: env.duration_or("KAFKA_SESSION_TIMEOUT", Duration::from_secs(10))?,
+            session_timeout,
+            max_poll_interval,
             fetch_wait_max: env.duration_or("KAFKA_FETCH_WAIT_MAX", Duration::from_millis(100))?,
             topic_partitions: in_range(
                 "KAFKA_TOPIC_PARTITIONS",
@@ -188,6 +207,7 @@ impl KafkaConfig {
             compression: "none".into(),
             delivery_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(10),
+            max_poll_interval: Duration::from_secs(30),
             fetch_wait_max: Duration::from_millis(100),
             topic_partitions: 3,
             topic_replication: 1,
@@ -267,6 +287,10 @@ impl KafkaConfig {
             .set(
                 "session.timeout.ms",
                 self.session_timeout.as_millis().to_string(),
+            )
+            .set(
+                "max.poll.interval.ms",
+                self.max_poll_interval.as_millis().to_string(),
             )
             .set("enable.partition.eof", "false")
             .set(

@@ -239,12 +239,21 @@ pub fn consumer_config(topics: &TestTopics) -> ConsumerConfig {
 }
 
 pub fn start_consumer(db: &TestDatabase, topics: &TestTopics) -> Running {
+    start_consumer_with(db, topics, consumer_config(topics))
+}
+
+/// [`start_consumer`] with settings of the test's own.
+pub fn start_consumer_with(
+    db: &TestDatabase,
+    topics: &TestTopics,
+    config: ConsumerConfig,
+) -> Running {
     marquee_testkit::init_logs();
     let metrics = Metrics::new();
     let consumer = InboxConsumer::new(
         db.pool(),
         topics.config.clone(),
-        consumer_config(topics),
+        config,
         RecordingHandler,
         &metrics,
     );

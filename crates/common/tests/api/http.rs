@@ -73,7 +73,7 @@ async fn problem<B: actix_web::body::MessageBody>(
 
 #[actix_web::test]
 async fn bad_input_of_every_kind_is_a_clear_4xx_problem() {
-    let app = app!(Readiness::new());
+    let app = app!(Readiness::new(&Metrics::new()));
     let cases = [
         (
             test::TestRequest::post()
@@ -143,7 +143,7 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_problem() {
 
 #[actix_web::test]
 async fn error_bodies_carry_the_request_id_and_hide_internal_causes() {
-    let app = app!(Readiness::new());
+    let app = app!(Readiness::new(&Metrics::new()));
     let request = test::TestRequest::get()
         .uri("/v1/broken")
         .insert_header(("x-request-id", "req-42"))
@@ -178,25 +178,37 @@ async fn error_bodies_carry_the_request_id_and_hide_internal_causes() {
     assert_eq!(body["code"], "thing_not_found");
 }
 
+/// `GET /health/ready` of `app`: `(status, body)`.
+macro_rules! ready {
+    ($app:expr) => {{
+        let response = test::call_service(
+            $app,
+            test::TestRequest::get().uri("/health/ready").to_request(),
+        )
+        .await;
+        let status = response.status();
+        let body: Value = test::read_body_json(response).await;
+        (status, body)
+    }};
+}
+
 #[actix_web::test]
-async fn readiness_reports_each_dependency_and_fails_when_one_is_down() {
+async fn readiness_fails_only_for_a_required_dependency_and_reports_every_one() {
     let db = TestDatabase::create(None).await;
     let redis = connect(&RedisConfig::for_url("redis://127.0.0.1:6379")).unwrap();
     let app = app!(
-        Readiness::new()
+        Readiness::new(&Metrics::new())
             .with(DatabaseCheck::new("postgres", db.pool()))
-            .with(RedisCheck::new(redis))
+            .reporting(RedisCheck::new(redis))
     );
-    let response = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/health/ready").to_request(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = test::read_body_json(response).await;
+    let (status, body) = ready!(&app);
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!({"status": "ready", "checks": {"postgres": {"status": "up"}, "redis": {"status": "up"}}})
+        json!({"status": "ready", "checks": {
+            "postgres": {"status": "up", "role": "required"},
+            "redis": {"status": "up", "role": "degrades"},
+        }})
     );
 
     // A Redis nobody listens on: the port of a socket we bound and closed.
@@ -206,18 +218,43 @@ async fn readiness_reports_each_dependency_and_fails_when_one_is_down() {
         .unwrap()
         .port();
     let dead = connect(&RedisConfig::for_url(format!("redis://127.0.0.1:{port}"))).unwrap();
+    let metrics = Metrics::new();
+    let degraded = Readiness::new(&metrics)
+        .with(DatabaseCheck::new("postgres", db.pool()))
+        .reporting(RedisCheck::new(dead.clone()));
+    let app = app!(degraded.clone());
+    let (status, body) = ready!(&app);
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a service that degrades without Redis still takes traffic: {body}"
+    );
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["checks"]["redis"]["status"], "down");
+    assert!(body["checks"]["redis"]["error"].is_string(), "{body}");
+    assert_eq!(
+        metrics.value(
+            "dependency_up",
+            &[("dependency", "redis"), ("role", "degrades")]
+        ),
+        Some(0.0),
+        "the outage is visible to alerts"
+    );
+    assert_eq!(
+        metrics.value(
+            "dependency_up",
+            &[("dependency", "postgres"), ("role", "required")]
+        ),
+        Some(1.0)
+    );
+
     let app = app!(
-        Readiness::new()
+        Readiness::new(&Metrics::new())
             .with(DatabaseCheck::new("postgres", db.pool()))
             .with(RedisCheck::new(dead))
     );
-    let response = test::call_service(
-        &app,
-        test::TestRequest::get().uri("/health/ready").to_request(),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = test::read_body_json(response).await;
+    let (status, body) = ready!(&app);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["status"], "unavailable");
     assert_eq!(body["checks"]["postgres"]["status"], "up");
     assert_eq!(body["checks"]["redis"]["status"], "down");
@@ -235,8 +272,26 @@ async fn readiness_reports_each_dependency_and_fails_when_one_is_down() {
 }
 
 #[actix_web::test]
+async fn a_draining_instance_is_not_ready_but_still_live() {
+    let metrics = Metrics::new();
+    let readiness = Readiness::new(&metrics);
+    let app = app!(readiness.clone());
+    assert_eq!(ready!(&app).0, StatusCode::OK);
+    readiness.drain();
+    let (status, body) = ready!(&app);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "draining");
+    let live = test::call_service(
+        &app,
+        test::TestRequest::get().uri("/health/live").to_request(),
+    )
+    .await;
+    assert_eq!(live.status(), StatusCode::OK);
+}
+
+#[actix_web::test]
 async fn metrics_count_requests_by_route_pattern() {
-    let app = app!(Readiness::new());
+    let app = app!(Readiness::new(&Metrics::new()));
     for _ in 0..3 {
         let uri = format!("/v1/things/{}", uuid::Uuid::now_v7());
         test::call_service(&app, test::TestRequest::get().uri(&uri).to_request()).await;
@@ -260,7 +315,13 @@ async fn metrics_count_requests_by_route_pattern() {
 #[actix_web::test]
 async fn the_healthcheck_probe_passes_against_a_serving_process_and_fails_without_one() {
     let mut config = http::HttpConfig::ephemeral();
-    let bound = http::serve_app(&config, Readiness::new(), Metrics::new(), |_| {}).expect("listen");
+    let bound = http::serve_app(
+        &config,
+        Readiness::new(&Metrics::new()),
+        Metrics::new(),
+        |_| {},
+    )
+    .expect("listen");
     let handle = bound.server.handle();
     let server = actix_web::rt::spawn(bound.server);
     config.port = bound.port;

@@ -22,7 +22,7 @@ use bytestring::ByteString;
 use marquee_common::{auth::AuthUser, shutdown::CancellationToken};
 use uuid::Uuid;
 
-use super::protocol::{ClientFrame, Closing, ServerFrame};
+use super::protocol::{ClientFrame, Closing, Departure, ServerFrame};
 use crate::{
     config::ChatConfig,
     domain::Draft,
@@ -93,8 +93,8 @@ impl Bucket {
 enum Stop {
     /// The server closes, for this reason.
     Close(Closing),
-    /// The client went away (or closed): nothing more to say.
-    Gone,
+    /// The client went away: nothing more to say.
+    Gone(Departure),
 }
 
 /// Serves one authenticated connection until either side ends it.
@@ -199,7 +199,10 @@ impl Connection {
                 }
                 Some(why.reason())
             }
-            Stop::Gone => None,
+            Stop::Gone(how) => {
+                self.ctx.hub.count_departure(how);
+                None
+            }
         };
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.clone().close(reason)).await;
     }
@@ -207,7 +210,7 @@ impl Connection {
     /// Writes `text`, unless the hub kills the connection first.
     async fn write(&mut self, text: ByteString) -> Result<(), Stop> {
         tokio::select! {
-            written = self.session.text(text) => written.map_err(|_| Stop::Gone),
+            written = self.session.text(text) => written.map_err(|_| Stop::Gone(Departure::Lost)),
             () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
         }
     }
@@ -281,7 +284,7 @@ impl Connection {
             tracing::debug!(%error, "presence heartbeat failed");
         }
         tokio::select! {
-            pinged = self.session.ping(b"") => pinged.map_err(|_| Stop::Gone),
+            pinged = self.session.ping(b"") => pinged.map_err(|_| Stop::Gone(Departure::Lost)),
             () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
         }
     }
@@ -296,11 +299,17 @@ impl Connection {
         frame: Option<Result<AggregatedMessage, ProtocolError>>,
     ) -> Result<(), Stop> {
         let frame = match frame {
-            None => return Err(Stop::Gone),
+            // The connection ended without a close frame: dropped, reset, or the client's
+            // process died.
+            None => return Err(Stop::Gone(Departure::Lost)),
             Some(Err(ProtocolError::Overflow)) => return Err(Stop::Close(Closing::TooBig)),
+            Some(Err(ProtocolError::Io(error))) => {
+                tracing::debug!(%error, "WebSocket connection broke");
+                return Err(Stop::Gone(Departure::Lost));
+            }
             Some(Err(error)) => {
-                tracing::debug!(%error, "WebSocket protocol error");
-                return Err(Stop::Close(Closing::Abuse));
+                tracing::debug!(%error, "WebSocket protocol violation");
+                return Err(Stop::Close(Closing::ProtocolViolation));
             }
             Some(Ok(frame)) => frame,
         };
@@ -314,11 +323,11 @@ impl Connection {
             // Like every write, raced with the hub's kill: a client that pings but never
             // reads fills the session and is disconnected as a slow consumer, not waited on.
             AggregatedMessage::Ping(bytes) => tokio::select! {
-                ponged = self.session.pong(&bytes) => ponged.map_err(|_| Stop::Gone),
+                ponged = self.session.pong(&bytes) => ponged.map_err(|_| Stop::Gone(Departure::Lost)),
                 () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
             },
             AggregatedMessage::Pong(_) => Ok(()),
-            AggregatedMessage::Close(_) => Err(Stop::Gone),
+            AggregatedMessage::Close(_) => Err(Stop::Gone(Departure::Closed)),
         }
     }
 

@@ -127,6 +127,9 @@ pub enum Closing {
     SlowConsumer,
     /// Too many malformed frames or rate-limit violations.
     Abuse,
+    /// A frame that breaks the WebSocket protocol itself (RFC 6455: an unmasked client
+    /// frame, an unknown opcode, a broken continuation).
+    ProtocolViolation,
     /// Nothing received for `CHAT_IDLE_TIMEOUT`.
     Idle,
     /// A frame above the codec's limit.
@@ -140,6 +143,7 @@ impl Closing {
             Self::SessionEnded => CloseCode::Other(4001),
             Self::SlowConsumer => CloseCode::Other(4008),
             Self::Abuse => CloseCode::Policy,
+            Self::ProtocolViolation => CloseCode::Protocol,
             Self::Idle => CloseCode::Other(4000),
             Self::TooBig => CloseCode::Size,
         }
@@ -151,6 +155,7 @@ impl Closing {
             Self::SessionEnded => "session ended",
             Self::SlowConsumer => "too slow to keep up",
             Self::Abuse => "too many bad frames",
+            Self::ProtocolViolation => "WebSocket protocol violation",
             Self::Idle => "idle",
             Self::TooBig => "frame too large",
         }
@@ -162,6 +167,15 @@ impl Closing {
             description: Some(self.description().to_owned()),
         }
     }
+}
+
+/// How a client left without the server closing the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// It sent a close frame.
+    Closed,
+    /// The connection ended without one: dropped, reset, or the client's process died.
+    Lost,
 }
 
 #[cfg(test)]

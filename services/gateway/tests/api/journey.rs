@@ -1,215 +1,12 @@
-//! The whole platform as real binaries — auth, user, movies, two chat instances and the
-//! gateway — each with its own fresh database, on this test's own topics, exporting traces
-//! to a local OTLP receiver; driven through the gateway only, the way the frontend uses it.
+//! A user's journey through the whole platform ([`Platform`]), driven through the gateway
+//! only, the way the frontend uses it.
 
 use std::time::Duration;
 
-use marquee_proto_events::topics;
-use marquee_testkit::{
-    ApiClient, OtlpReceiver, ServiceProcess, TestDatabase, TestTopics, WsClient, eventually_async,
-    free_port, redis_url, shared_brokers,
-};
+use marquee_testkit::{ApiClient, WsClient, eventually_async};
 use serde_json::{Value, json};
 
-/// How long a process may take to become ready (first start: migrations, consumer joins).
-const READY: Duration = Duration::from_secs(90);
-
-/// The running platform; everything stops when it is dropped.
-struct Platform {
-    gateway: ApiClient,
-    gateway_port: u16,
-    chat_ports: [u16; 2],
-    otlp: OtlpReceiver,
-    // Kept for their Drop: processes stop, databases are dropped, keys deleted.
-    _processes: Vec<ServiceProcess>,
-    _databases: Vec<TestDatabase>,
-    _keys: KeysDir,
-}
-
-/// A temporary folder with a freshly generated signing key, deleted afterwards.
-struct KeysDir(std::path::PathBuf);
-
-impl Drop for KeysDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn start_platform() -> Platform {
-    let services = [
-        "auth-service",
-        "user-service",
-        "movies-service",
-        "chat-service",
-    ];
-    let topics = TestTopics::create(&topics::ALL, &services).await;
-    let otlp = OtlpReceiver::start().await;
-
-    let keys = KeysDir(
-        std::env::temp_dir().join(format!("marquee-keys-{}", uuid::Uuid::now_v7().simple())),
-    );
-    let generated = tokio::process::Command::new(marquee_testkit::binary("auth-service"))
-        .args(["keys", "generate", "--dir"])
-        .arg(&keys.0)
-        .output()
-        .await
-        .expect("auth-service keys generate runs");
-    assert!(generated.status.success(), "{generated:?}");
-
-    let mut databases = Vec::new();
-    for _ in 0..4 {
-        databases.push(TestDatabase::create(None).await);
-    }
-    let auth_port = free_port();
-    let users_port = free_port();
-    let movies_port = free_port();
-    let chat_ports = [free_port(), free_port()];
-    let gateway_port = free_port();
-    let local = |port: u16| format!("http://127.0.0.1:{port}");
-
-    let common = |database: Option<&TestDatabase>| {
-        let mut env: Vec<(String, String)> = vec![
-            ("REDIS_URL".into(), redis_url()),
-            ("KAFKA_BROKERS".into(), shared_brokers()),
-            (
-                "KAFKA_TOPIC_PREFIX".into(),
-                topics.config.topic_prefix.clone(),
-            ),
-            (
-                "AUTH_JWKS_URL".into(),
-                format!("{}/.well-known/jwks.json", local(auth_port)),
-            ),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), otlp.endpoint()),
-            // Export spans promptly (the batch processor's default waits 5 s).
-            ("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into()),
-            ("HTTP_TRUSTED_PROXY_HOPS".into(), "1".into()),
-            ("HTTP_WORKERS".into(), "2".into()),
-            ("HTTP_SHUTDOWN_TIMEOUT".into(), "2s".into()),
-            ("OUTBOX_POLL_INTERVAL".into(), "100ms".into()),
-            ("RUST_LOG".into(), "info".into()),
-        ];
-        if let Some(database) = database {
-            env.push(("DATABASE_URL".into(), database.url().to_owned()));
-        }
-        env
-    };
-    let with = |mut env: Vec<(String, String)>, extra: &[(&str, String)]| {
-        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-        env
-    };
-
-    let mut processes = vec![
-        ServiceProcess::start(
-            "auth",
-            "auth-service",
-            auth_port,
-            &with(
-                common(Some(&databases[0])),
-                &[
-                    ("AUTH_KEYS_DIR", keys.0.display().to_string()),
-                    ("AUTH_COOKIE_SECURE", "false".into()),
-                    ("BCRYPT_COST", "4".into()),
-                ],
-            ),
-        ),
-        ServiceProcess::start(
-            "users",
-            "user-service",
-            users_port,
-            &common(Some(&databases[1])),
-        ),
-        ServiceProcess::start(
-            "movies",
-            "movies-service",
-            movies_port,
-            // No TMDb credentials: the bundled offline catalogue.
-            &with(
-                common(Some(&databases[2])),
-                &[("TMDB_API_TOKEN", String::new())],
-            ),
-        ),
-    ];
-    let attachments = std::env::temp_dir().join(format!(
-        "marquee-attachments-{}",
-        uuid::Uuid::now_v7().simple()
-    ));
-    for (i, port) in chat_ports.iter().enumerate() {
-        processes.push(ServiceProcess::start(
-            ["chat-1", "chat-2"][i],
-            "chat-service",
-            *port,
-            &with(
-                common(Some(&databases[3])),
-                &[("ATTACHMENTS_STORE", attachments.display().to_string())],
-            ),
-        ));
-    }
-    for process in &mut processes {
-        process.wait_ready(READY).await;
-    }
-    let mut gateway = ServiceProcess::start(
-        "gateway",
-        "gateway",
-        gateway_port,
-        &with(
-            common(None),
-            &[
-                ("HTTP_TRUSTED_PROXY_HOPS", "0".into()),
-                ("GATEWAY_HEALTH_INTERVAL", "200ms".into()),
-                ("AUTH_UPSTREAMS", local(auth_port)),
-                ("USERS_UPSTREAMS", local(users_port)),
-                ("MOVIES_UPSTREAMS", local(movies_port)),
-                (
-                    "CHAT_UPSTREAMS",
-                    format!("{},{}", local(chat_ports[0]), local(chat_ports[1])),
-                ),
-            ],
-        ),
-    );
-    gateway.wait_ready(READY).await;
-    processes.push(gateway);
-
-    Platform {
-        gateway: ApiClient::new(gateway_port),
-        gateway_port,
-        chat_ports,
-        otlp,
-        _processes: processes,
-        _databases: databases,
-        _keys: keys,
-    }
-}
-
-/// Registers and signs in; returns (user id, access token).
-async fn sign_up(platform: &Platform, email: &str, name: &str) -> (String, String) {
-    let registered = platform
-        .gateway
-        .post(
-            "/v1/auth/register",
-            &json!({"email": email, "password": "correct horse battery", "display_name": name}),
-        )
-        .await;
-    assert_eq!(registered.status(), 201, "{:?}", registered.text().await);
-    let user: Value = registered.json().await.unwrap();
-    let token = sign_in(platform, email).await;
-    (
-        user["user_id"].as_str().unwrap_or_default().to_owned(),
-        token,
-    )
-}
-
-async fn sign_in(platform: &Platform, email: &str) -> String {
-    let response = platform
-        .gateway
-        .post(
-            "/v1/auth/login",
-            &json!({"email": email, "password": "correct horse battery"}),
-        )
-        .await;
-    assert_eq!(response.status(), 200, "{:?}", response.text().await);
-    let body: Value = response.json().await.unwrap();
-    body["access_token"].as_str().unwrap().to_owned()
-}
+use crate::platform::{Options, PASSWORD, Platform};
 
 /// Open chat sockets on one chat instance, read from its metrics.
 async fn open_sockets(port: u16) -> f64 {
@@ -218,7 +15,7 @@ async fn open_sockets(port: u16) -> f64 {
 
 #[tokio::test]
 async fn a_user_journey_through_the_gateway() {
-    let platform = start_platform().await;
+    let platform = Platform::start(Options::default()).await;
     let api = &platform.gateway;
 
     // Register with a trace of our own: every hop must continue it.
@@ -229,7 +26,7 @@ async fn a_user_journey_through_the_gateway() {
         .header("traceparent", &traceparent)
         .json(&json!({
             "email": "ada@example.com",
-            "password": "correct horse battery",
+            "password": PASSWORD,
             "display_name": "Ada"
         }))
         .send()
@@ -241,8 +38,8 @@ async fn a_user_journey_through_the_gateway() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ada = sign_in(&platform, "ada@example.com").await;
-    let (_, bob) = sign_up(&platform, "bob@example.com", "Bob").await;
+    let ada = platform.sign_in("ada@example.com").await;
+    let (_, bob) = platform.sign_up("bob@example.com", "Bob").await;
 
     // The profile appears once user-service has consumed UserCreated.
     let profile: Value = eventually_async(
@@ -426,7 +223,7 @@ async fn a_user_journey_through_the_gateway() {
     assert_eq!(ada_socket.closed().await, Some(4001));
 
     // Deleting the account (as the user, with a fresh sign-in) ends signing in.
-    let ada = sign_in(&platform, "ada@example.com").await;
+    let ada = platform.sign_in("ada@example.com").await;
     let deleted = api.delete_as(&ada, &format!("/v1/users/{ada_id}")).await;
     assert!(deleted.status().is_success(), "{:?}", deleted.text().await);
     eventually_async(
@@ -436,7 +233,7 @@ async fn a_user_journey_through_the_gateway() {
             let response = api
                 .post(
                     "/v1/auth/login",
-                    &json!({"email": "ada@example.com", "password": "correct horse battery"}),
+                    &json!({"email": "ada@example.com", "password": PASSWORD}),
                 )
                 .await;
             (response.status() == 401).then_some(())

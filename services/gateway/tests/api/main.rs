@@ -2,11 +2,15 @@
 //!
 //! - `proxy`: the gateway in-process in front of local fake upstreams (wiremock): routing,
 //!   headers, streaming, failures, limits, CORS, versions;
-//! - `journey`: the whole platform as real binaries, driven through the gateway only.
+//! - `platform`: the whole platform as real binaries (and its private dependencies);
+//! - `journey`: a user's journey through it, driven through the gateway only;
+//! - `faults`: the platform under load while a dependency or an instance goes away.
 
 // Tests panic with a message when a step fails; that is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod faults;
 mod helpers;
 mod journey;
+mod platform;
 mod proxy;

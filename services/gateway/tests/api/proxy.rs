@@ -152,17 +152,52 @@ async fn instances_take_turns_and_a_dead_one_is_skipped() {
 }
 
 #[tokio::test]
-async fn without_a_healthy_instance_the_answer_is_503_at_once() {
+async fn instances_that_all_fail_readiness_are_still_tried() {
+    // Every instance reports a dependency down (say the broker): they still serve, and the
+    // gateway, failing open, lets them.
+    let users = MockServer::start().await;
+    Mock::given(path("/health/ready"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&users)
+        .await;
+    Mock::given(path("/v1/users/ping"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("pong"))
+        .mount(&users)
+        .await;
+    let gateway = spawn_gateway(&[only_users(), users_at(&users)], false).await;
+    marquee_testkit::eventually_async(Duration::from_secs(10), "a failed check", || async {
+        let body: Value = gateway.api.get("/health/ready").await.json().await.ok()?;
+        (body["status"] == "degraded").then_some(body)
+    })
+    .await;
+    assert_eq!(
+        gateway.api.get("/health/ready").await.status(),
+        200,
+        "the gateway itself still serves"
+    );
+    let response = gateway.api.get("/v1/users/ping").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "pong");
+}
+
+#[tokio::test]
+async fn a_service_that_refuses_connections_is_a_502_then_503_once_ejected() {
     let gateway = spawn_gateway(
         &[
             only_users(),
             ("USERS_UPSTREAMS", "http://127.0.0.1:9".to_owned()),
+            ("GATEWAY_EJECT_AFTER", "2".to_owned()),
+            ("GATEWAY_EJECT_FOR", "60s".to_owned()),
         ],
         false,
     )
     .await;
-    let ready = gateway.api.get("/health/ready").await;
-    assert_eq!(ready.status(), 503);
+    // Two attempts (the single instance gets a second connection), both refused: ejected.
+    let response = gateway.api.get("/v1/users/me").await;
+    assert_eq!(response.status(), 502);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "upstream_failed");
+
     let response = gateway.api.get("/v1/users/me").await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
@@ -170,6 +205,121 @@ async fn without_a_healthy_instance_the_answer_is_503_at_once() {
     assert_eq!(problem["code"], "upstream_unavailable");
     assert!(problem["request_id"].is_string());
     assert_eq!(gateway.api.get("/health/live").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_request_whose_connection_breaks_unanswered_is_retried_only_when_repeatable() {
+    let upstream = HangsUpEveryOther::start().await;
+    let gateway = spawn_gateway(
+        &[
+            only_users(),
+            (
+                "USERS_UPSTREAMS",
+                format!("http://127.0.0.1:{}", upstream.port),
+            ),
+        ],
+        true,
+    )
+    .await;
+    let client = marquee_testkit::test_client();
+    let post = |key: Option<&str>| {
+        let mut request = client
+            .post(gateway.api.url("/v1/users/things"))
+            .header("content-type", "application/json")
+            .body(r#"{"name":"ada"}"#);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        request.send()
+    };
+
+    // A GET is sent again: the first attempt's connection breaks, the second is answered.
+    let response = gateway.api.get("/v1/users/things").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(upstream.seen(), 2);
+
+    // So is a POST with an Idempotency-Key, body and all.
+    let response = post(Some("k-1")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), r#"{"name":"ada"}"#);
+    assert_eq!(upstream.seen(), 4);
+
+    // A POST without one, which the upstream may have acted on, is not.
+    let response = post(None).await.unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(upstream.seen(), 5);
+}
+
+/// An upstream that is always ready and, of the other requests, closes the connection of the
+/// 1st, 3rd, 5th… without an answer and answers the rest with their body.
+struct HangsUpEveryOther {
+    port: u16,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HangsUpEveryOther {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    // One request per connection: head, then Content-Length bytes of body.
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    let body = loop {
+                        let Ok(n) = stream.read(&mut buffer).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        request.extend_from_slice(&buffer[..n]);
+                        let text = String::from_utf8_lossy(&request).to_string();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break request[end + 4..end + 4 + length].to_vec();
+                        }
+                    };
+                    let answer = if request.starts_with(b"GET /health/ready ") {
+                        true
+                    } else {
+                        counter.fetch_add(1, Ordering::SeqCst) % 2 == 1
+                    };
+                    if answer {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            body.len()
+                        );
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(&body).await;
+                    }
+                });
+            }
+        });
+        Self { port, seen }
+    }
+
+    /// Requests other than readiness checks received so far.
+    fn seen(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[tokio::test]
