@@ -10,9 +10,8 @@
 //! | `terraform/` | `terraform fmt -check` (an HCL parse when terraform is not installed), checkov |
 //! | `.github/workflows/` | GitHub's workflow schema, `zizmor --offline`, checkov |
 //!
-//! The Python tools are pinned in `deploy/check-tools.txt` and installed into a virtualenv under
-//! `MARQUEE_TOOLS_DIR` (default `~/.cache/marquee/tools`, outside the clone, so repeated runs on
-//! one machine reuse it); it is rebuilt when that file changes. `kubectl` (for its built-in
+//! The Python tools are pinned in `deploy/check-tools.txt` and installed into a virtualenv
+//! ([`python_tools`]); it is rebuilt when that file changes. `kubectl` (for its built-in
 //! kustomize) must be on `PATH`. Every check runs even after one fails, and the summary names
 //! each failure. Suppressions live next to what they suppress, each with its reason
 //! (`# checkov:skip=…`, `checkov.io/skip…` annotations, `# hadolint ignore=…`,
@@ -27,6 +26,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::{
     deps::{on_path, step},
+    python_tools::{self, run_quiet},
     stack::target_dir,
 };
 
@@ -213,38 +213,7 @@ struct Tools {
 
 impl Tools {
     fn prepare(workspace: &Path) -> Result<Self> {
-        let requirements = workspace.join("deploy/check-tools.txt");
-        let pins = std::fs::read_to_string(&requirements)
-            .with_context(|| format!("cannot read {}", requirements.display()))?;
-        let root = std::env::var_os("MARQUEE_TOOLS_DIR")
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME")
-                    .map(|home| PathBuf::from(home).join(".cache/marquee/tools"))
-            })
-            .context("set MARQUEE_TOOLS_DIR (or HOME) for the validators' virtualenv")?;
-        let venv = root.join("venv");
-        let stamp = venv.join("marquee-check-tools.txt");
-        if std::fs::read_to_string(&stamp).ok().as_deref() != Some(pins.as_str()) {
-            step(
-                &format!("installing the validators into {}", venv.display()),
-                || {
-                    if !venv.join("bin/python").exists() {
-                        run_quiet(Command::new("python3").args(["-m", "venv"]).arg(&venv))
-                            .context(
-                                "python3 -m venv failed (Debian: apt-get install python3-venv)",
-                            )?;
-                    }
-                    run_quiet(
-                        Command::new(venv.join("bin/pip"))
-                            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-                            .arg(&requirements),
-                    )?;
-                    std::fs::write(&stamp, &pins)?;
-                    Ok(())
-                },
-            )?;
-        }
+        let venv = python_tools::virtualenv("venv", &workspace.join("deploy/check-tools.txt"))?;
         let kubectl = on_path("kubectl").context(
             "kubectl is not on PATH; it renders the kustomize overlays \
              (https://kubernetes.io/docs/tasks/tools/; Debian/Ubuntu: the `kubectl` package from \
@@ -359,25 +328,6 @@ impl Tools {
 }
 
 /// Runs `command`, printing its output (indented) only if it fails.
-fn run_quiet(command: &mut Command) -> Result<()> {
-    let output = command
-        .output()
-        .with_context(|| format!("cannot run {}", command.get_program().to_string_lossy()))?;
-    if output.status.success() {
-        return Ok(());
-    }
-    for stream in [&output.stdout, &output.stderr] {
-        for line in String::from_utf8_lossy(stream).lines() {
-            println!("    | {line}");
-        }
-    }
-    bail!(
-        "{} exited with {}",
-        command.get_program().to_string_lossy(),
-        output.status
-    )
-}
-
 fn subdirectories(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?

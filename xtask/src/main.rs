@@ -2,7 +2,7 @@
 //!
 //! - `cargo xtask test [ARGS…]`: makes sure PostgreSQL, Redis and a Kafka-compatible broker
 //!   are there (installing and starting the pinned tansu broker when `KAFKA_BROKERS` is not
-//!   set), then runs the whole workspace suite with nextest (or `cargo test` without it),
+//!   set) and installs the suite's Python tools ([`python_tools`]: schemathesis), then runs the whole workspace suite with nextest (or `cargo test` without it),
 //!   every test even after a failure, and ends with the slowest tests ([`report`]) and the
 //!   total time. Extra arguments go to the test runner.
 //! - `cargo xtask up [--release] [--port N] [--services-from N]`: the whole platform
@@ -20,6 +20,7 @@
 mod deploy_checks;
 mod deps;
 mod postgres;
+mod python_tools;
 mod report;
 mod stack;
 
@@ -85,6 +86,10 @@ environment:
 fn test(extra: &[String]) -> Result<()> {
     let started = Instant::now();
     let deps = deps::Dependencies::prepare()?;
+    let tools = python_tools::virtualenv(
+        "test-venv",
+        &stack::workspace_root()?.join(".config/test-tools.txt"),
+    )?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
         .output()
@@ -105,7 +110,10 @@ fn test(extra: &[String]) -> Result<()> {
         );
         command.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    command.args(extra).envs(deps.env());
+    command
+        .args(extra)
+        .envs(deps.env())
+        .env("MARQUEE_SCHEMATHESIS", tools.join("bin/schemathesis"));
     println!("==> running the test suite: {}", describe(&command));
     let status = command.status().context("cannot run cargo")?;
     drop(deps);

@@ -249,6 +249,13 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
             ),
             // Behind the gateway: its X-Forwarded-For entry names the client.
             ("HTTP_TRUSTED_PROXY_HOPS", "1".to_owned()),
+            // Pages from the frontend's dev servers may call the API and open chat sockets
+            // (the gateway's CORS, the gateway's and chat's WebSocket origin checks).
+            (
+                "CORS_ALLOWED_ORIGINS",
+                std::env::var("CORS_ALLOWED_ORIGINS")
+                    .unwrap_or_else(|_| "http://localhost:3000,http://localhost:5173".to_owned()),
+            ),
             ("HTTP_SHUTDOWN_TIMEOUT", "5s".to_owned()),
         ];
         if std::env::var_os("LOG_FORMAT").is_none() {
@@ -336,12 +343,6 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
                     (
                         "CHAT_UPSTREAMS",
                         format!("{},{}", local(ports.chat[0]), local(ports.chat[1])),
-                    ),
-                    (
-                        "CORS_ALLOWED_ORIGINS",
-                        std::env::var("CORS_ALLOWED_ORIGINS").unwrap_or_else(|_| {
-                            "http://localhost:3000,http://localhost:5173".to_owned()
-                        }),
                     ),
                 ],
             ),

@@ -13,7 +13,9 @@
 //! - the token's session (`sid`) must still exist in Redis ([`session_key`]): logging out
 //!   ends the session, and the next request with the old token is refused. A positive answer
 //!   is cached in-process for `AUTH_SESSION_CACHE_TTL` (default 500 ms): that is the longest a
-//!   replica may accept a token after its session ended.
+//!   replica may accept a token after its session ended — while Redis answers. While it does
+//!   not, valid tokens are accepted unchecked (`AUTH_SESSION_FAIL_OPEN`, see
+//!   [`VerifierConfig::sessions_fail_open`]) or refused with 503.
 //!
 //! [`AuthUser`] is the actix extractor handlers take; it reads the token from
 //! `Authorization: Bearer …` or, for browsers, the [`ACCESS_COOKIE`] cookie.
@@ -22,7 +24,10 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex, RwLock},
+    sync::{
+        Arc, Mutex, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -123,6 +128,12 @@ pub struct VerifierConfig {
     /// `AUTH_SESSION_CACHE_TTL` (default 500ms): how long a live session is remembered; the
     /// longest a replica accepts a token after logout (the platform promises under a second).
     pub session_cache_ttl: Duration,
+    /// `AUTH_SESSION_FAIL_OPEN` (default true): while Redis cannot be asked whether a session
+    /// is still alive, a correctly signed, unexpired token is accepted, so a Redis outage
+    /// costs only what truly needs Redis (signing in, refreshing, logging out). The price: a
+    /// session ended before or during the outage is not refused until Redis is back, for at
+    /// most the rest of the token's lifetime (15 min). `false` answers 503 instead.
+    pub sessions_fail_open: bool,
     /// Clock skew tolerated on `exp`/`nbf`/`iat` (30 s).
     pub leeway: Duration,
 }
@@ -143,6 +154,7 @@ impl VerifierConfig {
             jwks_cache_ttl: env.duration_or("AUTH_JWKS_CACHE_TTL", Duration::from_secs(300))?,
             session_cache_ttl: env
                 .duration_or("AUTH_SESSION_CACHE_TTL", Duration::from_millis(500))?,
+            sessions_fail_open: env.flag_or("AUTH_SESSION_FAIL_OPEN", true)?,
             leeway: Duration::from_secs(30),
         })
     }
@@ -236,6 +248,10 @@ struct Inner {
     refetch: tokio::sync::Mutex<()>,
     /// Sessions seen alive, and when.
     live_sessions: Mutex<HashMap<Uuid, Instant>>,
+    /// When sessions passing unchecked was last logged: seconds after `epoch`, plus one (0:
+    /// never).
+    last_unchecked_warning: AtomicU64,
+    epoch: Instant,
 }
 
 enum KeySource {
@@ -263,6 +279,9 @@ impl std::fmt::Debug for TokenVerifier {
 
 /// Sessions remembered at most; beyond it expired entries are dropped.
 const SESSION_CACHE_LIMIT: usize = 100_000;
+
+/// How often a Redis outage is logged while sessions pass unchecked.
+const UNCHECKED_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 impl TokenVerifier {
     pub fn new(config: VerifierConfig, redis: RedisConnection) -> Self {
@@ -304,6 +323,8 @@ impl TokenVerifier {
                 keys: RwLock::new(keys),
                 refetch: tokio::sync::Mutex::new(()),
                 live_sessions: Mutex::new(HashMap::new()),
+                last_unchecked_warning: AtomicU64::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -342,9 +363,19 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = config.leeway.as_secs();
-        decode::<AccessClaims>(token, &key, &validation)
+        let claims = decode::<AccessClaims>(token, &key, &validation)
             .map(|data| data.claims)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))
+            .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+        // jsonwebtoken only requires `iat` to be present: a token "issued" later than now
+        // (beyond the clock skew) was not issued by a working auth-service.
+        let now = jsonwebtoken::get_current_timestamp();
+        let issued = u64::try_from(claims.iat).unwrap_or(0);
+        if issued > now.saturating_add(config.leeway.as_secs()) {
+            return Err(AuthError::InvalidToken(format!(
+                "issued in the future (iat {issued}, now {now})"
+            )));
+        }
+        Ok(claims)
     }
 
     /// Forgets a session at once (for the service that ends it, so its own replica does not
@@ -443,6 +474,22 @@ impl TokenVerifier {
         Ok(set.into_keys())
     }
 
+    /// Logs, at most every [`UNCHECKED_WARNING_INTERVAL`], that sessions pass unchecked.
+    fn warn_unchecked(&self, error: &redis::RedisError) {
+        let now = self.inner.epoch.elapsed().as_secs() + 1;
+        let last = self.inner.last_unchecked_warning.load(Ordering::Relaxed);
+        if last == 0 || now >= last + UNCHECKED_WARNING_INTERVAL.as_secs() {
+            self.inner
+                .last_unchecked_warning
+                .store(now, Ordering::Relaxed);
+            tracing::warn!(
+                %error,
+                "cannot ask Redis whether sessions are alive; accepting valid tokens unchecked \
+                 (AUTH_SESSION_FAIL_OPEN)"
+            );
+        }
+    }
+
     async fn check_session(&self, session_id: Uuid) -> Result<(), AuthError> {
         let ttl = self.inner.config.session_cache_ttl;
         let seen = self
@@ -455,11 +502,19 @@ impl TokenVerifier {
             return Ok(());
         }
         let mut redis = self.inner.redis.clone();
-        let exists: bool = redis::cmd("EXISTS")
+        let exists: bool = match redis::cmd("EXISTS")
             .arg(session_key(session_id))
             .query_async(&mut redis)
             .await
-            .map_err(|e| AuthError::Unavailable(format!("Redis: {e}")))?;
+        {
+            Ok(exists) => exists,
+            Err(error) if self.inner.config.sessions_fail_open => {
+                // Not remembered as live: the next request asks Redis again.
+                self.warn_unchecked(&error);
+                return Ok(());
+            }
+            Err(error) => return Err(AuthError::Unavailable(format!("Redis: {error}"))),
+        };
         if !exists {
             self.forget_session(session_id);
             return Err(AuthError::SessionEnded);

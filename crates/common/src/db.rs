@@ -134,7 +134,7 @@ pub enum DbError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
     /// Started with `DATABASE_MIGRATE_ON_START=false` before the migrations were applied.
@@ -144,6 +144,42 @@ pub enum DbError {
         .0.join(", ")
     )]
     SchemaBehind(Vec<String>),
+}
+
+impl From<diesel::result::Error> for DbError {
+    /// A query that failed because the connection is gone (a restart, a failover, a cut
+    /// line) is the database being unavailable, not a fault of the query: the client is told
+    /// to retry (503), and the pool replaces the connection.
+    fn from(error: diesel::result::Error) -> Self {
+        if connection_lost(&error) {
+            Self::Unavailable(error.to_string())
+        } else {
+            Self::Query(error)
+        }
+    }
+}
+
+/// Whether `error` says the connection to the server is gone rather than anything about the
+/// query: the driver could not send or read (no SQLSTATE), or the server is shutting down
+/// (SQLSTATE class 57, whose code diesel-async does not pass on; its messages are matched,
+/// in the server's default English).
+fn connection_lost(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    const SHUTTING_DOWN: [&str; 3] = [
+        "terminating connection due to administrator command",
+        "the database system is shutting down",
+        "the database system is starting up",
+    ];
+    match error {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        Error::DatabaseError(_, info) => SHUTTING_DOWN
+            .iter()
+            .any(|message| info.message().starts_with(message)),
+        _ => false,
+    }
 }
 
 impl From<DbError> for crate::http::Problem {
@@ -623,6 +659,39 @@ async fn ping(conn: &mut AsyncPgConnection) -> QueryResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_connection_is_unavailability_not_a_failed_query() {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
+        for lost in [
+            error(DatabaseErrorKind::UnableToSendCommand, "connection closed"),
+            error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection",
+            ),
+            error(
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+            error(
+                DatabaseErrorKind::Unknown,
+                "the database system is shutting down",
+            ),
+        ] {
+            assert!(matches!(DbError::from(lost), DbError::Unavailable(_)));
+        }
+        for failed in [
+            error(DatabaseErrorKind::UniqueViolation, "duplicate key value"),
+            error(
+                DatabaseErrorKind::Unknown,
+                "syntax error at or near \"SELEC\"",
+            ),
+            Error::NotFound,
+        ] {
+            assert!(matches!(DbError::from(failed), DbError::Query(_)));
+        }
+    }
 
     #[test]
     fn sslmode_keeps_libpq_meanings_and_refuses_unknown_modes() {

@@ -9,7 +9,7 @@
 //! `rd_kafka_metadata_cache_find` → `strcmp`). Behind the proxy the clients see their broker
 //! vanish (connections reset) and come back with its state, as in production.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use nix::{
     sys::signal::{Signal, kill},
@@ -24,8 +24,12 @@ use crate::FaultProxy;
 #[derive(Debug)]
 pub struct BrokerProcess {
     proxy: FaultProxy,
+    /// Where tansu itself listens (behind the proxy).
+    port: u16,
     /// Killed on drop.
     child: Child,
+    /// tansu's output; its tail is printed when the test that started it fails.
+    log: PathBuf,
 }
 
 impl BrokerProcess {
@@ -36,13 +40,18 @@ impl BrokerProcess {
         let proxy = FaultProxy::start(([127, 0, 0, 1], port).into()).await;
         // Clients learn the broker's address from its metadata: it must be the proxy's.
         let advertised = format!("tcp://{}", proxy.address());
+        let log = std::env::temp_dir().join(format!(
+            "marquee-tansu-{port}-{}.log",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let output = std::fs::File::create(&log).expect("a log file for tansu");
         let mut child = Command::new(tansu_binary())
             .args(["broker", "--listener-url", &listener])
             .args(["--advertised-listener-url", &advertised])
             .args(["--storage-engine", "memory://tansu/"])
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(output.try_clone().expect("log handle"))
+            .stderr(output)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start tansu ({e}); `cargo xtask test` installs it"));
@@ -62,7 +71,12 @@ impl BrokerProcess {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self { proxy, child }
+        Self {
+            proxy,
+            port,
+            child,
+            log,
+        }
     }
 
     /// `127.0.0.1:<port>` of the proxy, for `KAFKA_BROKERS`.
@@ -99,6 +113,30 @@ impl BrokerProcess {
             .expect("the private tansu broker has exited");
         kill(Pid::from_raw(pid), signal)
             .unwrap_or_else(|e| panic!("cannot send {signal} to the private tansu broker: {e}"));
+    }
+}
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let exited = self.child.try_wait().ok().flatten();
+            let listening = std::net::TcpStream::connect_timeout(
+                &([127, 0, 0, 1], self.port).into(),
+                Duration::from_secs(1),
+            )
+            .map_or_else(
+                |e| format!("not accepting ({e})"),
+                |_| "accepting".to_owned(),
+            );
+            let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!(
+                "──── the private tansu broker ({}, {listening}), its last lines ────\n{}",
+                exited.map_or("running".to_owned(), |status| format!("exited: {status}")),
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 

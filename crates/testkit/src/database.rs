@@ -20,11 +20,20 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates `marquee_test_<uuid>` and applies the backbone migrations plus `service`'s.
+    /// Creates `marquee_test_<uuid>` on the shared server (`TEST_DATABASE_URL`) and applies
+    /// the backbone migrations plus `service`'s.
     pub async fn create(service: Option<EmbeddedMigrations>) -> Self {
-        crate::init_logs();
         let server_url = std::env::var("TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        Self::create_on(&server_url, service).await
+    }
+
+    /// [`TestDatabase::create`] on the server at `server_url` (a [`PostgresProcess`]).
+    ///
+    /// [`PostgresProcess`]: crate::PostgresProcess
+    pub async fn create_on(server_url: &str, service: Option<EmbeddedMigrations>) -> Self {
+        crate::init_logs();
+        let server_url = server_url.to_owned();
         let name = format!("marquee_test_{}", uuid::Uuid::now_v7().simple());
         let mut conn = db::connect(&server_url).await.unwrap_or_else(|e| {
             panic!("cannot reach PostgreSQL at {server_url} (set TEST_DATABASE_URL): {e}")

@@ -79,6 +79,7 @@ impl TestIdentity {
             audience: AUDIENCE.into(),
             jwks_cache_ttl: Duration::from_secs(300),
             session_cache_ttl: Duration::ZERO,
+            sessions_fail_open: true,
             leeway: Duration::from_secs(30),
         }
     }

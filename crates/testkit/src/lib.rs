@@ -12,6 +12,7 @@
 //! - [`FaultProxy`]: a TCP proxy that can cut the line to any server;
 //! - [`RedisProcess`]: a private `redis-server` on a free port, for tests that stop Redis
 //!   ([`redis_url`] is the shared one);
+//! - [`PostgresProcess`]: a private PostgreSQL server on a free port, for tests that stop it;
 //! - [`TestPublisher`]: publishes events as another service would;
 //! - [`RecordCollector`]: reads a topic from the beginning, for asserting on what was published;
 //! - [`TestIdentity`]: signed-in users with real tokens and sessions, and the JWKS to verify them;
@@ -32,6 +33,7 @@ mod identity;
 mod logs;
 mod otlp;
 mod poll;
+mod postgres_server;
 mod process;
 mod publish;
 mod redis_server;
@@ -46,6 +48,7 @@ pub use identity::{TestIdentity, TestUser};
 pub use logs::init_logs;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use poll::{eventually, eventually_async};
+pub use postgres_server::PostgresProcess;
 pub use process::{ServiceProcess, binary, free_port};
 pub use publish::TestPublisher;
 pub use redis_server::RedisProcess;

@@ -4,7 +4,8 @@
 //! Binaries are found beside the test executable (`target/<profile>/`), where
 //! `cargo nextest run --workspace` / `cargo test --workspace` put them before any test runs.
 //! A [`ServiceProcess`] is stopped with SIGTERM when dropped, and its output is kept in a
-//! file whose tail is printed when it fails to become ready.
+//! file whose tail is printed when it fails to become ready, or when the test that started it
+//! fails.
 
 use std::{
     net::TcpListener,
@@ -45,6 +46,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct ServiceProcess {
     pub name: String,
     pub port: u16,
+    binary: String,
+    env: Vec<(String, String)>,
     child: Child,
     log: PathBuf,
 }
@@ -65,22 +68,27 @@ impl ServiceProcess {
             "marquee-{name}-{port}-{}.log",
             uuid::Uuid::now_v7().simple()
         ));
-        let file = std::fs::File::create(&log).expect("a log file");
-        let child = Command::new(self::binary(binary))
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("PORT", port.to_string())
-            .env("HTTP_HOST", "127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log handle"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let child = spawn(binary, port, env, &log);
         Self {
             name: name.to_owned(),
             port,
+            binary: binary.to_owned(),
+            env: env.to_vec(),
             child,
             log,
         }
+    }
+
+    /// Starts the process again, as it was started, after [`ServiceProcess::stop`] or
+    /// [`ServiceProcess::kill`]; its output goes on into the same log.
+    pub fn start_again(&mut self) {
+        self.child = spawn(&self.binary, self.port, &self.env, &self.log);
+    }
+
+    /// Kills the process at once (SIGKILL): no draining, no goodbyes, as a crash or an OOM
+    /// kill would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     /// Waits until `/health/ready` answers 200; panics with the log's tail after `timeout`
@@ -140,12 +148,39 @@ impl ServiceProcess {
     }
 }
 
+/// Starts `binary` on `port` with `env`, its output appended to `log`.
+fn spawn(binary: &str, port: u16, env: &[(String, String)], log: &std::path::Path) -> Child {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("a log file");
+    Command::new(self::binary(binary))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("PORT", port.to_string())
+        .env("HTTP_HOST", "127.0.0.1")
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().expect("log handle"))
+        .stderr(file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"))
+}
+
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
+        }
+        // A failing test shows what every process it started was doing.
+        if std::thread::panicking() {
+            eprintln!(
+                "──── the last lines of {} (port {}) ────\n{}",
+                self.name,
+                self.port,
+                self.log_tail()
+            );
         }
         let _ = std::fs::remove_file(&self.log);
     }

@@ -24,6 +24,11 @@ impl RedisProcess {
         server
     }
 
+    /// Where the server listens (for a [`crate::FaultProxy`] in front of it).
+    pub fn address(&self) -> std::net::SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

@@ -35,6 +35,8 @@ pub struct WsOptions {
     pub protocols: Option<String>,
     /// The socket's receive buffer, to make a client that cannot keep up.
     pub recv_buffer: Option<u32>,
+    /// Sent as `Origin`, as a browser page on that site would.
+    pub origin: Option<String>,
 }
 
 impl WsClient {
@@ -64,6 +66,11 @@ impl WsClient {
                 http::header::AUTHORIZATION,
                 format!("Bearer {token}").parse().expect("header value"),
             );
+        }
+        if let Some(origin) = &options.origin {
+            request
+                .headers_mut()
+                .insert(http::header::ORIGIN, origin.parse().expect("header value"));
         }
         if let Some(protocols) = &options.protocols {
             request.headers_mut().insert(
@@ -113,7 +120,13 @@ impl WsClient {
     /// The next frame whose `type` is `kind`, skipping others; panics when none comes within
     /// [`FRAME_TIMEOUT`].
     pub async fn next_of_type(&mut self, kind: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        self.next_of_type_within(kind, FRAME_TIMEOUT).await
+    }
+
+    /// [`WsClient::next_of_type`] with a longer wait, for frames that come only after an
+    /// outage; the socket keeps answering pings meanwhile.
+    pub async fn next_of_type_within(&mut self, kind: &str, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
         let what = format!("a {kind:?} frame");
         self.next_matching(deadline, &what, |frame| frame["type"] == kind)
             .await
@@ -129,9 +142,7 @@ impl WsClient {
         loop {
             let message = tokio::time::timeout_at(deadline, self.stream.next())
                 .await
-                .unwrap_or_else(|_| {
-                    panic!("no {what} within {FRAME_TIMEOUT:?}; skipped meanwhile: {skipped:?}")
-                })
+                .unwrap_or_else(|_| panic!("no {what} in time; skipped meanwhile: {skipped:?}"))
                 .unwrap_or_else(|| panic!("the connection ended while waiting for {what}"))
                 .unwrap_or_else(|e| panic!("unreadable frame while waiting for {what}: {e}"));
             match message {

@@ -69,7 +69,7 @@ impl ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        Self::Database(DbError::Query(error))
+        Self::Database(DbError::from(error))
     }
 }
 

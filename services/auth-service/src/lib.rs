@@ -121,7 +121,8 @@ impl Service for Application {
             bootstrap_admin(&pool, &hasher, admin).await?;
         }
         // auth-service verifies its own tokens with its own keys, and without a session
-        // cache: a logout is seen by the very next request.
+        // cache: a logout is seen by the very next request. Its authenticated routes manage
+        // sessions, which live in Redis: without Redis they are 503 (no unchecked tokens).
         let verifier = TokenVerifier::with_jwks(
             VerifierConfig {
                 jwks_url: String::new(),
@@ -129,6 +130,7 @@ impl Service for Application {
                 audience: config.tokens.audience.clone(),
                 jwks_cache_ttl: std::time::Duration::MAX,
                 session_cache_ttl: std::time::Duration::ZERO,
+                sessions_fail_open: false,
                 leeway: std::time::Duration::from_secs(30),
             },
             redis.clone(),

@@ -54,9 +54,13 @@ pub struct ChatConfig {
     /// gets an error frame. Frames above four times this are refused by the WebSocket codec
     /// and close the connection (1009).
     pub max_frame_bytes: usize,
-    /// `CHAT_SEND_QUEUE` (default 256): frames waiting for one slow socket before it is
-    /// disconnected (close 4008), so it can never hold up a room.
+    /// `CHAT_SEND_QUEUE` (default 256): frames waiting for one socket; beyond it a burst is
+    /// paced (messages caught up from history, the newest notification per room), so it can
+    /// never hold up a room.
     pub send_queue: usize,
+    /// `CHAT_WRITE_TIMEOUT` (default 10s): a socket that has not taken a frame within this
+    /// long does not read, and is disconnected (close 4008).
+    pub write_timeout: Duration,
     /// `CHAT_SEND_RATE` (default 5 per second) and `CHAT_SEND_BURST` (default 20): how fast
     /// one connection may send messages (typing signals are throttled separately, one per
     /// second per room).
@@ -74,6 +78,9 @@ pub struct ChatConfig {
     /// `CHAT_PRESENCE_TTL` (default 30s): how long a presence entry lives without a
     /// heartbeat, i.e. the longest a vanished instance's users stay "online".
     pub presence_ttl: Duration,
+    /// `CORS_ALLOWED_ORIGINS` (default none): web origins besides the host itself whose pages
+    /// may open sockets ([`marquee_common::http::origin`]).
+    pub allowed_origins: Vec<String>,
 }
 
 impl ChatConfig {
@@ -116,15 +123,20 @@ impl ChatConfig {
                 env.or("CHAT_MAX_STRIKES", defaults.max_strikes)?,
                 1..=1000,
             )?,
+            write_timeout: env.duration_or("CHAT_WRITE_TIMEOUT", defaults.write_timeout)?,
             heartbeat: env.duration_or("CHAT_HEARTBEAT", defaults.heartbeat)?,
             idle_timeout: env.duration_or("CHAT_IDLE_TIMEOUT", defaults.idle_timeout)?,
             presence_ttl: env.duration_or("CHAT_PRESENCE_TTL", defaults.presence_ttl)?,
+            allowed_origins: marquee_common::http::origin::allowed_origins_from_env(env)?,
         };
         if config.heartbeat.is_zero() || config.heartbeat * 2 > config.presence_ttl {
             return Err(ConfigError::new(
                 "CHAT_HEARTBEAT",
                 "must be above zero and at most half of CHAT_PRESENCE_TTL",
             ));
+        }
+        if config.write_timeout.is_zero() {
+            return Err(ConfigError::new("CHAT_WRITE_TIMEOUT", "must be above zero"));
         }
         if config.idle_timeout <= config.heartbeat {
             return Err(ConfigError::new(
@@ -143,12 +155,14 @@ impl ChatConfig {
             max_body_chars: 4000,
             max_frame_bytes: 16 * 1024,
             send_queue: 256,
+            write_timeout: Duration::from_secs(10),
             send_rate: 5.0,
             send_burst: 20,
             max_strikes: 10,
             heartbeat: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             presence_ttl: Duration::from_secs(30),
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -52,7 +52,7 @@ pub enum ChatError {
 
 impl From<diesel::result::Error> for ChatError {
     fn from(error: diesel::result::Error) -> Self {
-        Self::Database(DbError::Query(error))
+        Self::Database(DbError::from(error))
     }
 }
 

@@ -1,10 +1,21 @@
 //! This instance's WebSocket connections and who should hear what.
 //!
 //! The hub never waits: every connection has a bounded queue ([`Outbound`] frames) drained by
-//! its own task, and the hub only `try_send`s into it. A queue that is full means the client
-//! cannot keep up; that connection alone is closed ([`Closing::SlowConsumer`]) and everyone
-//! else's delivery goes on. Message frames are serialised once per message and shared by
-//! every recipient.
+//! its own task, and the hub only `try_send`s into it. Message frames are serialised once per
+//! message and shared by every recipient.
+//!
+//! A full queue is a burst (the backlog of an outage arriving at once), not yet a client that
+//! cannot keep up, so what does not fit is paced rather than lost or punished ([`Missed`]):
+//! - a `message` of an open room is remembered as "caught up from history through this
+//!   `seq`": the connection's task reads it from the database at its client's pace;
+//! - a `notification` is remembered as the newest of its room, sent once there is room;
+//! - `typing` and `presence` frames are dropped (the next one supersedes them);
+//! - anything else (`left`) cannot be replayed: that connection is closed
+//!   ([`Closing::SlowConsumer`]).
+//!
+//! A client that truly does not read is found by its own task, whose writes then block: one
+//! that takes longer than `CHAT_WRITE_TIMEOUT` closes the connection (4008), and everyone
+//! else's delivery goes on.
 //!
 //! Indexes: which connections have a room open (they get `message` frames), which belong to
 //! a member of a room (the others of those get `notification` frames), and which belong to a
@@ -13,7 +24,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        Arc, OnceLock, RwLock,
+        Arc, Mutex, OnceLock, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
@@ -21,7 +32,7 @@ use std::{
 use bytestring::ByteString;
 use marquee_common::http::metrics::Metrics;
 use prometheus::{IntCounterVec, IntGauge, Opts};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -45,8 +56,60 @@ pub enum Outbound {
         seq: u64,
         frame: ByteString,
     },
+    /// A notification of a message in a room that is not open here.
+    Notification {
+        room_id: Uuid,
+        seq: u64,
+        frame: ByteString,
+    },
     /// Any other frame, ready to send.
     Frame(ByteString),
+}
+
+/// What a connection missed while its queue was full, per room (see the module docs).
+#[derive(Debug, Default)]
+pub struct Missed {
+    rooms: Mutex<HashMap<Uuid, MissedInRoom>>,
+    /// Woken when something is missed: the connection catches up once its queue has room.
+    pub wake: Notify,
+}
+
+/// What one room missed.
+#[derive(Debug, Default, Clone)]
+pub struct MissedInRoom {
+    /// Messages of the open room up to this `seq` are to be read from history.
+    pub messages_through: Option<u64>,
+    /// The newest notification of the room, with its `seq`.
+    pub notification: Option<(u64, ByteString)>,
+}
+
+impl Missed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, MissedInRoom>> {
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn message(&self, room: Uuid, seq: u64) {
+        let mut rooms = self.lock();
+        let through = &mut rooms.entry(room).or_default().messages_through;
+        *through = Some(through.map_or(seq, |through| through.max(seq)));
+        drop(rooms);
+        self.wake.notify_one();
+    }
+
+    fn notification(&self, room: Uuid, seq: u64, frame: ByteString) {
+        let mut rooms = self.lock();
+        let latest = &mut rooms.entry(room).or_default().notification;
+        if latest.as_ref().is_none_or(|(newest, _)| seq > *newest) {
+            *latest = Some((seq, frame));
+        }
+        drop(rooms);
+        self.wake.notify_one();
+    }
+
+    /// Everything missed so far, forgotten here.
+    pub fn take(&self) -> HashMap<Uuid, MissedInRoom> {
+        std::mem::take(&mut *self.lock())
+    }
 }
 
 /// A registered connection's end of the hub.
@@ -54,6 +117,8 @@ pub enum Outbound {
 pub struct Registration {
     pub id: ConnId,
     pub outbound: mpsc::Receiver<Outbound>,
+    /// What did not fit in `outbound`, to catch up on.
+    pub missed: Arc<Missed>,
     /// Cancelled when the hub closes the connection; [`Registration::closing`] says why.
     pub kill: CancellationToken,
     reason: Arc<OnceLock<Closing>>,
@@ -70,6 +135,7 @@ struct Connection {
     user: Uuid,
     session: Uuid,
     tx: mpsc::Sender<Outbound>,
+    missed: Arc<Missed>,
     kill: CancellationToken,
     reason: Arc<OnceLock<Closing>>,
     /// Rooms the user is a member of (notifications).
@@ -111,6 +177,7 @@ fn index_remove(index: &mut HashMap<Uuid, HashSet<ConnId>>, key: Uuid, id: ConnI
 struct HubMetrics {
     connections: IntGauge,
     frames: IntCounterVec,
+    deferred: IntCounterVec,
     disconnects: IntCounterVec,
 }
 
@@ -132,7 +199,9 @@ impl std::fmt::Debug for Hub {
 
 impl Hub {
     /// A hub whose connections queue at most `queue` frames. Metrics:
-    /// `chat_connections`, `chat_frames_out_total{kind}`, `chat_disconnects_total{reason}`.
+    /// `chat_connections`, `chat_frames_out_total{kind}`, `chat_frames_deferred_total{kind}`
+    /// (did not fit a full queue: caught up later, or dropped when superseded),
+    /// `chat_disconnects_total{reason}`.
     pub fn new(queue: usize, metrics: &Metrics) -> Self {
         let hub_metrics = HubMetrics {
             connections: IntGauge::new("chat_connections", "Open WebSocket connections")
@@ -141,6 +210,16 @@ impl Hub {
                 Opts::new(
                     "chat_frames_out_total",
                     "Frames queued for sockets, by kind",
+                ),
+                &["kind"],
+            )
+            .unwrap_or_else(|e| unreachable!("static metric: {e}")),
+            deferred: IntCounterVec::new(
+                Opts::new(
+                    "chat_frames_deferred_total",
+                    "Frames that did not fit a connection's full queue, by kind: caught up \
+                     from history or sent as the room's newest later (message, notification), \
+                     or dropped (typing, presence)",
                 ),
                 &["kind"],
             )
@@ -156,6 +235,7 @@ impl Hub {
         };
         metrics.register(hub_metrics.connections.clone());
         metrics.register(hub_metrics.frames.clone());
+        metrics.register(hub_metrics.deferred.clone());
         metrics.register(hub_metrics.disconnects.clone());
         Self {
             state: RwLock::new(State::default()),
@@ -186,6 +266,7 @@ impl Hub {
         let (tx, outbound) = mpsc::channel(self.queue);
         let kill = parent.child_token();
         let reason = Arc::new(OnceLock::new());
+        let missed = Arc::new(Missed::default());
         let mut state = self.write();
         for room in &rooms {
             index_add(&mut state.members_in, *room, id);
@@ -198,6 +279,7 @@ impl Hub {
                 user,
                 session,
                 tx,
+                missed: Arc::clone(&missed),
                 kill: kill.clone(),
                 reason: Arc::clone(&reason),
                 member_of: rooms.into_iter().collect(),
@@ -208,6 +290,7 @@ impl Hub {
         Registration {
             id,
             outbound,
+            missed,
             kill,
             reason,
         }
@@ -301,7 +384,11 @@ impl Hub {
                 &state,
                 *id,
                 "notification",
-                Outbound::Frame(notification.clone()),
+                Outbound::Notification {
+                    room_id: message.room_id,
+                    seq: message.seq,
+                    frame: notification.clone(),
+                },
             );
         }
     }
@@ -405,17 +492,33 @@ impl Hub {
         let Some(connection) = state.connections.get(&id) else {
             return;
         };
-        match connection.tx.try_send(frame) {
-            Ok(()) => self.metrics.frames.with_label_values(&[kind]).inc(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !connection.kill.is_cancelled() {
-                    tracing::info!(user = %connection.user, "closing a connection that cannot keep up");
-                }
-                self.close_connection(connection, Closing::SlowConsumer);
+        let frame = match connection.tx.try_send(frame) {
+            Ok(()) => {
+                self.metrics.frames.with_label_values(&[kind]).inc();
+                return;
             }
             // The task is already gone; it unregisters itself.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+            Err(mpsc::error::TrySendError::Full(frame)) => frame,
+        };
+        // A burst: pace what can be caught up, drop what is superseded (module docs).
+        match frame {
+            Outbound::Message { room_id, seq, .. } => connection.missed.message(room_id, seq),
+            Outbound::Notification {
+                room_id,
+                seq,
+                frame,
+            } => connection.missed.notification(room_id, seq, frame),
+            Outbound::Frame(_) if matches!(kind, "typing" | "presence") => {}
+            Outbound::Frame(_) => {
+                if !connection.kill.is_cancelled() {
+                    tracing::info!(user = %connection.user, kind, "closing a connection whose queue is full");
+                }
+                self.close_connection(connection, Closing::SlowConsumer);
+                return;
+            }
         }
+        self.metrics.deferred.with_label_values(&[kind]).inc();
     }
 }
 
@@ -434,4 +537,57 @@ fn label(why: Closing) -> &'static str {
 
 fn gauge(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(room_id: Uuid, seq: u64) -> ChatMessage {
+        ChatMessage {
+            room_id,
+            seq,
+            id: Uuid::now_v7(),
+            sender: crate::model::Sender {
+                id: Uuid::now_v7(),
+                display_name: Some("Ada".into()),
+            },
+            body: format!("message {seq}"),
+            attachment_ids: Vec::new(),
+            sent_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_burst_beyond_the_queue_is_paced_not_punished() {
+        let hub = Hub::new(4, &Metrics::new());
+        let shutdown = CancellationToken::new();
+        let (user, room, other_room) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let reader = hub.register(user, Uuid::now_v7(), vec![room, other_room], &shutdown);
+        hub.open(reader.id, room);
+        for seq in 1..=10 {
+            hub.deliver(&message(room, seq));
+            hub.deliver(&message(other_room, seq));
+        }
+        assert!(
+            !reader.kill.is_cancelled(),
+            "a burst does not close the connection"
+        );
+        let missed = reader.missed.take();
+        assert_eq!(missed[&room].messages_through, Some(10));
+        assert_eq!(
+            missed[&other_room]
+                .notification
+                .as_ref()
+                .map(|(seq, _)| *seq),
+            Some(10),
+            "only the newest notification of a room is kept"
+        );
+        // Superseded signals are dropped; a frame that cannot be replayed closes it.
+        let typing = ByteString::from_static("{}");
+        hub.to_room(room, "typing", &typing, None);
+        assert!(!reader.kill.is_cancelled());
+        hub.membership_changed(user, room, false);
+        assert_eq!(reader.closing(), Some(Closing::SlowConsumer));
+    }
 }

@@ -11,7 +11,7 @@ use marquee_common::{
     ConfigError, Env,
     auth::VerifierConfig,
     config::in_range,
-    http::HttpConfig,
+    http::{self, HttpConfig},
     rate_limit::{FailMode, Quota, Strategy},
     redis::RedisConfig,
     telemetry::TelemetryConfig,
@@ -209,11 +209,7 @@ impl Config {
                 )?,
             },
             cors: CorsConfig {
-                allowed_origins: env
-                    .list("CORS_ALLOWED_ORIGINS")
-                    .into_iter()
-                    .map(|origin| parse_origin(&origin))
-                    .collect::<Result<_, _>>()?,
+                allowed_origins: http::origin::allowed_origins_from_env(env)?,
                 max_age: env.duration_or("CORS_MAX_AGE", Duration::from_secs(600))?,
             },
             max_body_bytes: in_range(
@@ -331,20 +327,6 @@ fn class_from_env(
         per_ip: Quota::from_env(env, &format!("RATE_LIMIT_{class}_IP"), default.per_ip)?,
         per_user: Quota::from_env(env, &format!("RATE_LIMIT_{class}_USER"), default.per_user)?,
     })
-}
-
-fn parse_origin(origin: &str) -> Result<String, ConfigError> {
-    let invalid = || {
-        ConfigError::new(
-            "CORS_ALLOWED_ORIGINS",
-            format!("{origin:?} is not an origin like https://app.example.com"),
-        )
-    };
-    let url = Url::parse(origin).map_err(|_| invalid())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() || url.path() != "/" {
-        return Err(invalid());
-    }
-    Ok(origin.trim_end_matches('/').to_owned())
 }
 
 #[cfg(test)]

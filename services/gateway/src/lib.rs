@@ -42,7 +42,7 @@ use marquee_common::{
     auth::TokenVerifier,
     config::{ConfigError, Env},
     db::EmbeddedMigrations,
-    http::{self, TrustedProxyHops, health::Readiness, metrics::Metrics},
+    http::{self, TrustedProxies, health::Readiness, metrics::Metrics},
     rate_limit::FailMode,
     redis::{self as redis_conn, RedisCheck},
     service::{Background, Service},
@@ -73,8 +73,9 @@ pub struct Gateway {
     metrics: GatewayMetrics,
     max_body_bytes: u64,
     max_ws_frame_bytes: usize,
-    /// Whether `X-Forwarded-*` from the caller is believed (`HTTP_TRUSTED_PROXY_HOPS` > 0).
-    proxy_hops: usize,
+    /// The proxies in front of the gateway, whose `X-Forwarded-*` are extended rather than
+    /// replaced.
+    trusted_proxies: TrustedProxies,
     /// Origins allowed to open WebSockets besides the gateway's own.
     allowed_origins: Vec<String>,
     /// Cancelled when the gateway stops: relayed WebSockets close with 1001.
@@ -179,7 +180,7 @@ impl Service for Application {
             redis.clone(),
             &config.limits,
             verifier,
-            config.http.trusted_proxy_hops,
+            config.http.trusted_proxies.clone(),
             gateway_metrics.clone(),
         );
 
@@ -210,12 +211,12 @@ impl Service for Application {
             metrics: gateway_metrics,
             max_body_bytes: config.max_body_bytes,
             max_ws_frame_bytes: config.max_ws_frame_bytes,
-            proxy_hops: config.http.trusted_proxy_hops,
+            trusted_proxies: config.http.trusted_proxies.clone(),
             allowed_origins: config.cors.allowed_origins.clone(),
             shutdown: relays_shutdown,
         });
         let (listener, port) = http::listen(&config.http)?;
-        let proxy_hops = TrustedProxyHops(config.http.trusted_proxy_hops);
+        let trusted_proxies = config.http.trusted_proxies.clone();
         let connect_timeout = config.connect_timeout;
         let table = routes::configure(config.routes.clone());
         let cors_config = config.cors.clone();
@@ -234,13 +235,15 @@ impl Service for Application {
                 .no_default_headers()
                 .finish();
             App::new()
-                .app_data(proxy_hops)
+                .app_data(trusted_proxies.clone())
                 .app_data(gateway.clone())
                 .app_data(web::Data::new(client))
                 .configure(http::configure(readiness.clone(), metrics.clone()))
-                .route("/docs", web::get().to(docs::docs))
+                .service(web::resource("/docs").get(docs::docs))
                 .configure(table.clone())
                 .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::method_not_allowed_problem))
+                .wrap(from_fn(http::header_limits::middleware))
                 .wrap(from_fn(version::middleware))
                 .wrap(security_headers(hsts))
                 .wrap(cors(&cors_config))

@@ -20,7 +20,7 @@ use actix_web::{
 };
 use marquee_common::{
     auth::{TokenVerifier, token_from_request, token_from_subprotocols},
-    http::{ClientIp, Problem, client_ip::client_ip},
+    http::{ClientIp, Problem, TrustedProxies},
     rate_limit::{Decision, RateLimiter},
     redis::RedisConnection,
 };
@@ -50,7 +50,7 @@ pub struct Limits {
     auth: ClassLimiters,
     api: ClassLimiters,
     verifier: TokenVerifier,
-    proxy_hops: usize,
+    trusted_proxies: TrustedProxies,
     metrics: GatewayMetrics,
 }
 
@@ -67,7 +67,7 @@ impl Limits {
         redis: RedisConnection,
         config: &RateLimitConfig,
         verifier: TokenVerifier,
-        proxy_hops: usize,
+        trusted_proxies: TrustedProxies,
         metrics: GatewayMetrics,
     ) -> Self {
         let class = |name: &str| {
@@ -91,7 +91,7 @@ impl Limits {
             auth: class("auth"),
             api: class("api"),
             verifier,
-            proxy_hops,
+            trusted_proxies,
             metrics,
         }
     }
@@ -106,7 +106,7 @@ impl Limits {
             "auth" => &self.auth,
             _ => &self.api,
         };
-        let ip = ClientIp(client_ip(req, self.proxy_hops)).key();
+        let ip = ClientIp(self.trusted_proxies.client_ip(req)).key();
         let by_ip = limiters.per_ip.enforce(&ip).await.inspect_err(|problem| {
             if problem.status().as_u16() == 429 {
                 self.metrics.rate_limited(class, "ip");

@@ -271,7 +271,7 @@ pub async fn forward(
             .upstream_error(pool.name(), "none", "no_instance");
         return Err(no_instance(pool));
     }
-    let headers = upstream_headers(req, gateway.proxy_hops > 0);
+    let headers = upstream_headers(req, gateway.trusted_proxies.trusts_forwarded(req));
     let path = req
         .uri()
         .path_and_query()

@@ -5,8 +5,8 @@
 //! the next is read, so a slow side slows its own connection only.
 //!
 //! A handshake whose `Origin` is neither the gateway's own host nor in
-//! `CORS_ALLOWED_ORIGINS` is refused: browsers send cookies with cross-site WebSocket
-//! handshakes, and CORS does not cover them.
+//! `CORS_ALLOWED_ORIGINS` is refused ([`origin`]): browsers send cookies with cross-site
+//! WebSocket handshakes, and CORS does not cover them.
 //!
 //! When the gateway shuts down, every relayed socket is closed with 1001 (going away) on
 //! both sides; a vanished upstream closes the client with 1014 (bad gateway).
@@ -28,7 +28,10 @@ use awc::{
 };
 use bytestring::ByteString;
 use futures::{SinkExt, StreamExt};
-use marquee_common::{http::Problem, shutdown::CancellationToken};
+use marquee_common::{
+    http::{Problem, origin},
+    shutdown::CancellationToken,
+};
 
 use crate::{
     Gateway,
@@ -53,24 +56,6 @@ pub fn is_upgrade(req: &HttpRequest) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// Whether a handshake's `Origin` may open a socket: none (not a browser), the gateway's own
-/// host, or an allowed origin.
-fn origin_allowed(req: &HttpRequest, allowed: &[String]) -> bool {
-    let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return true;
-    };
-    let own_host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, host)| host);
-    allowed.iter().any(|a| a == origin) || (own_host.is_some() && origin_host == own_host)
-}
-
 /// Relays a WebSocket upgrade to an instance of `pool`; see the module docs.
 pub async fn forward(
     req: &HttpRequest,
@@ -79,11 +64,8 @@ pub async fn forward(
     gateway: &Gateway,
     client: &awc::Client,
 ) -> Result<HttpResponse, Problem> {
-    if !origin_allowed(req, &gateway.allowed_origins) {
-        return Err(Problem::forbidden(
-            "origin_not_allowed",
-            "This origin may not open WebSockets here",
-        ));
+    if !origin::websocket_origin_allowed(req, &gateway.allowed_origins, &gateway.trusted_proxies) {
+        return Err(origin::origin_refused());
     }
     let candidates = pool.candidates();
     if candidates.is_empty() {
@@ -92,7 +74,7 @@ pub async fn forward(
             .upstream_error(pool.name(), "none", "no_instance");
         return Err(no_instance(pool));
     }
-    let headers = upstream_headers(req, gateway.proxy_hops > 0);
+    let headers = upstream_headers(req, gateway.trusted_proxies.trusts_forwarded(req));
     let path = req
         .uri()
         .path_and_query()

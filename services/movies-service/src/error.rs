@@ -35,7 +35,7 @@ pub enum ApiError {
 
 impl From<diesel::result::Error> for ApiError {
     fn from(error: diesel::result::Error) -> Self {
-        Self::Database(DbError::Query(error))
+        Self::Database(DbError::from(error))
     }
 }
 

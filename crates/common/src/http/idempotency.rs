@@ -117,20 +117,19 @@ pub async fn middleware(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let safe = matches!(
+    let unsafe_method = matches!(
         *req.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
     let key = req.headers().get(IDEMPOTENCY_KEY).cloned();
-    let Some(key) = key.filter(|_| !safe) else {
-        // Safe methods are idempotent by definition; nothing to keep.
+    let Some(key) = key.filter(|_| unsafe_method) else {
+        // Safe methods are idempotent by definition; nothing to keep. Methods no route
+        // serves go on to their 405.
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Some(key) = key
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
-    else {
+    let Some(key) = key.to_str().ok().filter(|k| {
+        (1..=MAX_KEY_LEN).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic())
+    }) else {
         let problem = Problem::bad_request("invalid_idempotency_key", "Invalid Idempotency-Key")
             .with_detail(format!(
                 "must be 1 to {MAX_KEY_LEN} visible ASCII characters"

@@ -7,6 +7,8 @@
 //! - [`health`]: `/health/live` and `/health/ready` with pluggable checks;
 //! - [`metrics`]: Prometheus `/metrics` and per-route request metrics;
 //! - [`client_ip`]: the client's address behind trusted proxies;
+//! - [`header_limits`]: 431 for oversized request headers;
+//! - [`origin`]: which web origins may open a WebSocket;
 //! - [`idempotency`]: `Idempotency-Key` replays for retried POSTs;
 //! - [`pagination`]: keyset pages, `?limit=&cursor=` → `{items, next_cursor}`;
 //! - [`openapi`]: what every service's OpenAPI document shares (token security schemes).
@@ -15,10 +17,12 @@
 //! [`request_id::middleware`], [`tracing::logger`] and [`metrics::middleware`].
 
 pub mod client_ip;
+pub mod header_limits;
 pub mod health;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod origin;
 pub mod pagination;
 pub mod problem;
 pub mod request_id;
@@ -28,7 +32,7 @@ use std::{net::TcpListener, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 
-pub use client_ip::{ClientIp, TrustedProxyHops};
+pub use client_ip::{ClientIp, TrustedProxies};
 pub use problem::{FieldError, Problem};
 pub use request_id::RequestId;
 
@@ -58,9 +62,9 @@ pub struct HttpConfig {
     /// gateway: 30 s), so the server never closes a connection at the moment a client sends
     /// on it again — a request lost that way cannot be retried when it is a POST.
     pub keep_alive: Duration,
-    /// `HTTP_TRUSTED_PROXY_HOPS` (default 0): proxies in front of the service whose
-    /// `X-Forwarded-For` entries are believed (see [`client_ip`]).
-    pub trusted_proxy_hops: usize,
+    /// `HTTP_TRUSTED_PROXY_HOPS` (default 0) and `HTTP_TRUSTED_PROXIES`: the proxies in front
+    /// of the service whose `X-Forwarded-For` entries are believed (see [`client_ip`]).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl HttpConfig {
@@ -74,7 +78,7 @@ impl HttpConfig {
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(1),
             keep_alive: DEFAULT_KEEP_ALIVE,
-            trusted_proxy_hops: 0,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -90,11 +94,7 @@ impl HttpConfig {
             drain_delay: env.duration_or("HTTP_DRAIN_DELAY", Duration::from_secs(5))?,
             shutdown_timeout: env.duration_or("HTTP_SHUTDOWN_TIMEOUT", Duration::from_secs(30))?,
             keep_alive: env.duration_or("HTTP_KEEP_ALIVE", DEFAULT_KEEP_ALIVE)?,
-            trusted_proxy_hops: in_range(
-                "HTTP_TRUSTED_PROXY_HOPS",
-                env.or("HTTP_TRUSTED_PROXY_HOPS", 0)?,
-                0..=16,
-            )?,
+            trusted_proxies: TrustedProxies::from_env(env)?,
         })
     }
 }
@@ -111,25 +111,58 @@ pub fn configure(
             .app_data(problem::query_config())
             .app_data(web::Data::new(readiness))
             .app_data(web::Data::new(metrics))
-            .route("/health/live", web::get().to(health::live))
-            .route("/health/ready", web::get().to(health::ready))
-            .route("/metrics", web::get().to(metrics::render));
+            .service(web::resource("/health/live").get(health::live))
+            .service(web::resource("/health/ready").get(health::ready))
+            .service(web::resource("/metrics").get(metrics::render));
     }
 }
 
-/// The default service of every app: an unknown path is a 404 problem, a known path asked
-/// with a method it does not serve a 405 (actix falls back here from a resource whose routes
-/// do not match the method, with the resource's pattern still matched).
+/// The default service of every app: an unknown path is a 404 problem. (A known path asked
+/// with a method it does not serve is answered by its resource: see
+/// [`method_not_allowed_problem`].) A 405 here means a route registered with a method guard
+/// on the resource itself, which cannot say what it allows: register routes as
+/// `web::resource(path).get(…)` instead.
 pub async fn not_found(req: actix_web::HttpRequest) -> Problem {
     if req.match_pattern().is_some() {
-        Problem::new(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "This route does not serve that method",
-        )
+        method_not_allowed()
     } else {
         Problem::not_found("route_not_found", "No such route")
     }
+}
+
+fn method_not_allowed() -> Problem {
+    Problem::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not serve that method",
+    )
+}
+
+/// Middleware (`App::wrap(from_fn(http::method_not_allowed_problem))`): actix answers a
+/// method a resource does not serve with an empty 405 whose `Allow` header lists the ones
+/// it does (RFC 9110 §15.5.6); this makes that answer the `method_not_allowed` problem,
+/// keeping `Allow`.
+pub async fn method_not_allowed_problem(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    use actix_web::{ResponseError, http::header};
+    let response = next.call(req).await?;
+    if response.status() != actix_web::http::StatusCode::METHOD_NOT_ALLOWED
+        || response.headers().contains_key(header::CONTENT_TYPE)
+    {
+        return Ok(response.map_into_left_body());
+    }
+    let mut problem = method_not_allowed();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        problem = problem.with_header(header::ALLOW, allow.clone());
+    }
+    Ok(response
+        .into_response(problem.error_response())
+        .map_into_right_body())
 }
 
 /// The listener could not be bound.
@@ -170,7 +203,7 @@ pub fn listen(config: &HttpConfig) -> Result<(TcpListener, u16), ListenError> {
 /// Binds `config`'s address and builds every service's app the same way: the operational
 /// routes ([`configure`]), the service's own (`routes`, which also registers its app data),
 /// the 404 problem for unknown routes, and the middleware stack (request id outermost, then
-/// the request span, then metrics). Signals are left to the caller's shutdown token.
+/// the request span, then metrics, then the header limits, then 405s as problems). Signals are left to the caller's shutdown token.
 pub fn serve_app<F>(
     config: &HttpConfig,
     readiness: health::Readiness,
@@ -185,13 +218,15 @@ where
         address: format!("{}:{port}", config.host),
         source,
     };
-    let proxy_hops = TrustedProxyHops(config.trusted_proxy_hops);
+    let trusted_proxies = config.trusted_proxies.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .app_data(proxy_hops)
+            .app_data(trusted_proxies.clone())
             .configure(configure(readiness.clone(), metrics.clone()))
             .configure(routes.clone())
             .default_service(web::to(not_found))
+            .wrap(from_fn(method_not_allowed_problem))
+            .wrap(from_fn(header_limits::middleware))
             .wrap(from_fn(self::metrics::middleware))
             .wrap(self::tracing::logger())
             .wrap(from_fn(request_id::middleware))

@@ -96,6 +96,7 @@ fn config(jwks: &MockServer) -> VerifierConfig {
         audience: AUDIENCE.into(),
         jwks_cache_ttl: Duration::from_secs(300),
         session_cache_ttl: Duration::ZERO,
+        sessions_fail_open: true,
         leeway: Duration::from_secs(30),
     }
 }
@@ -233,6 +234,12 @@ async fn forged_expired_and_misaddressed_tokens_are_refused() {
         ("unknown kid", unknown_kid.sign(&good)),
         ("tampered claims", tampered),
         ("expired", with("exp", json!(now - 120))),
+        // Beyond the 30 s clock skew: no working auth-service issued this yet.
+        ("issued an hour from now", with("iat", json!(now + 3600))),
+        (
+            "valid only from an hour from now",
+            with("nbf", json!(now + 3600)),
+        ),
         ("wrong audience", with("aud", json!("another-api"))),
         ("wrong issuer", with("iss", json!("someone-else"))),
         ("not a JWT", "not.a.jwt".to_owned()),
@@ -324,7 +331,7 @@ async fn malformed_jwks_entries_are_ignored_not_fatal() {
 }
 
 #[tokio::test]
-async fn an_unreachable_redis_or_jwks_makes_verification_unavailable_not_lenient() {
+async fn an_unreachable_jwks_makes_verification_unavailable_not_lenient() {
     let signer = Signer::new();
     let jwks = jwks_server(&[&signer]).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -332,14 +339,7 @@ async fn an_unreachable_redis_or_jwks_makes_verification_unavailable_not_lenient
         .local_addr()
         .unwrap()
         .port();
-    let dead_redis = connect(&RedisConfig::for_url(format!("redis://127.0.0.1:{port}"))).unwrap();
-    let verifier = TokenVerifier::new(config(&jwks), dead_redis);
-    let token = signer.sign(&claims(Uuid::now_v7()));
-    assert!(matches!(
-        verifier.verify(&token).await,
-        Err(AuthError::Unavailable(_))
-    ));
-
+    let token = signer.sign(&claims(open_session().await));
     let mut no_jwks = config(&jwks);
     no_jwks.jwks_url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
     let verifier = TokenVerifier::new(no_jwks, redis());
@@ -453,4 +453,50 @@ async fn a_failing_jwks_is_asked_once_per_interval_not_once_per_request() {
         ));
     }
     assert_eq!(jwks.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn without_redis_valid_tokens_pass_unchecked_only_when_configured_to() {
+    let mut server = marquee_testkit::RedisProcess::start().await;
+    let signer = Signer::new();
+    let jwks = jwks_server(&[&signer]).await;
+    let private_redis = || connect(&RedisConfig::for_url(server.url())).unwrap();
+    let open = TokenVerifier::new(config(&jwks), private_redis());
+    let closed = TokenVerifier::new(
+        VerifierConfig {
+            sessions_fail_open: false,
+            ..config(&jwks)
+        },
+        private_redis(),
+    );
+    let session = Uuid::now_v7();
+    let _: () = redis::cmd("SET")
+        .arg(session_key(session))
+        .arg("{}")
+        .query_async(&mut private_redis())
+        .await
+        .unwrap();
+    let token = signer.sign(&claims(session));
+    open.verify(&token).await.unwrap();
+    closed.verify(&token).await.unwrap();
+
+    server.stop().await;
+    open.verify(&token)
+        .await
+        .expect("a valid token passes while sessions cannot be checked");
+    assert!(matches!(
+        closed.verify(&token).await,
+        Err(AuthError::Unavailable(_))
+    ));
+    // Only the session check lapses: a forged or expired token is still refused.
+    let mut expired = claims(session);
+    expired["exp"] = json!(chrono::Utc::now().timestamp() - 120);
+    assert!(matches!(
+        open.verify(&signer.sign(&expired)).await,
+        Err(AuthError::InvalidToken(_))
+    ));
+    assert!(matches!(
+        open.verify(&Signer::new().sign(&claims(session))).await,
+        Err(AuthError::InvalidToken(_))
+    ));
 }

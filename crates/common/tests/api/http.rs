@@ -43,10 +43,12 @@ macro_rules! app {
         test::init_service(
             App::new()
                 .configure(http::configure($readiness, Metrics::new()))
-                .route("/v1/things", web::post().to(create))
-                .route("/v1/things/{id}", web::get().to(get))
-                .route("/v1/broken", web::get().to(broken))
+                .service(web::resource("/v1/things").post(create))
+                .service(web::resource("/v1/things/{id}").get(get))
+                .service(web::resource("/v1/broken").get(broken))
                 .default_service(web::to(http::not_found))
+                .wrap(from_fn(http::method_not_allowed_problem))
+                .wrap(from_fn(http::header_limits::middleware))
                 .wrap(from_fn(http::metrics::middleware))
                 .wrap(http::tracing::logger())
                 .wrap(from_fn(http::request_id::middleware)),
@@ -127,9 +129,27 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_problem() {
             405,
             "method_not_allowed",
         ),
+        (
+            test::TestRequest::get()
+                .uri("/v1/things/0193a2b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b")
+                .insert_header(("authorization", format!("Bearer {}", "a".repeat(60_000)))),
+            431,
+            "headers_too_large",
+        ),
+        (
+            test::TestRequest::get()
+                .uri("/v1/things/0193a2b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b")
+                .insert_header(("x-padding", "b".repeat(100_000))),
+            431,
+            "headers_too_large",
+        ),
     ];
     for (request, status, code) in cases {
         let response = test::call_service(&app, request.to_request()).await;
+        if status == 405 {
+            // RFC 9110 §15.5.6: a 405 says which methods the route serves.
+            assert_eq!(response.headers().get("allow").unwrap(), "GET");
+        }
         let (actual, body) = problem(response).await;
         assert_eq!(
             (actual.as_u16(), body["code"].as_str()),

@@ -11,28 +11,34 @@ mod register;
 mod sessions;
 
 use actix_web::{HttpResponse, middleware::from_fn, web};
-use marquee_common::http::{FieldError, Problem, idempotency, openapi::TokenSecurity};
+use marquee_common::http::{
+    FieldError, Problem, idempotency,
+    openapi::{Conventions, TokenSecurity},
+};
 use utoipa::OpenApi;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/jwks.json", web::get().to(jwks::jwks))
+    cfg.service(web::resource("/.well-known/jwks.json").get(jwks::jwks))
         .service(
             web::scope("/v1/auth")
-                .route("/.well-known/jwks.json", web::get().to(jwks::jwks))
-                .route("/openapi.json", web::get().to(openapi))
+                .service(web::resource("/.well-known/jwks.json").get(jwks::jwks))
+                .service(web::resource("/openapi.json").get(openapi))
                 .service(
-                    web::resource("/register")
-                        .wrap(from_fn(idempotency::middleware))
-                        .route(web::post().to(register::register)),
+                    // On the route, not the resource: another method gets its 405 first.
+                    web::resource("/register").route(
+                        web::post()
+                            .to(register::register)
+                            .wrap(from_fn(idempotency::middleware)),
+                    ),
                 )
-                .route("/login", web::post().to(login::login))
-                .route("/refresh", web::post().to(refresh::refresh))
-                .route("/logout", web::post().to(sessions::logout))
-                .route("/logout-all", web::post().to(sessions::logout_all))
-                .route("/sessions", web::get().to(sessions::list))
-                .route("/sessions/{id}", web::delete().to(sessions::delete))
-                .route("/password", web::post().to(password::change)),
+                .service(web::resource("/login").post(login::login))
+                .service(web::resource("/refresh").post(refresh::refresh))
+                .service(web::resource("/logout").post(sessions::logout))
+                .service(web::resource("/logout-all").post(sessions::logout_all))
+                .service(web::resource("/sessions").get(sessions::list))
+                .service(web::resource("/sessions/{id}").delete(sessions::delete))
+                .service(web::resource("/password").post(password::change)),
         );
 }
 
@@ -56,7 +62,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         jwks::jwks,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&TokenSecurity),
+    modifiers(&TokenSecurity, &Conventions),
     tags((name = "auth", description = "Accounts and sessions")),
 )]
 pub struct ApiDoc;

@@ -21,7 +21,7 @@ pub struct RefreshRequest {
 
 /// Trade a refresh token for a new pair; the old one stops working.
 ///
-/// The token comes from the body or, with an empty body, from the `marquee_refresh` cookie
+/// The token comes from the body or, with an empty (or `null`) body, from the `marquee_refresh` cookie
 /// (then the new one is set as a cookie too). Presenting a token that was already rotated
 /// revokes the whole session (401 `refresh_token_reused`), except within
 /// `AUTH_REFRESH_GRACE` (10 s) of its rotation, when the same successor is returned again so
@@ -31,7 +31,7 @@ pub struct RefreshRequest {
     path = "/v1/auth/refresh",
     tag = "auth",
     params(CookieMode),
-    request_body(content = Option<RefreshRequest>, description = "Omit to use the cookie"),
+    request_body(content = Option<RefreshRequest>, description = "Omit (or send `null`) to use the cookie"),
     responses(
         (status = 200, description = "New tokens", body = TokensResponse),
         (status = 401, description = "`invalid_refresh_token` or `refresh_token_reused`", body = Problem, content_type = "application/problem+json"),
@@ -59,7 +59,7 @@ pub async fn refresh(
             .into());
         }
     };
-    let token = if body.iter().all(u8::is_ascii_whitespace) {
+    let token = if body.trim_ascii().is_empty() || body.trim_ascii() == b"null" {
         // A browser relying on its cookie: answer in kind.
         mode.cookie = true;
         cookies::refresh_token(&request).ok_or_else(|| {

@@ -17,12 +17,19 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// Compared case-insensitively; stored trimmed and lower-cased.
-    #[schema(example = "ada@example.com")]
+    #[schema(example = "ada@example.com", format = Email, max_length = 254)]
     email: String,
     /// 8 to 72 bytes of UTF-8.
     #[schema(value_type = String, format = Password, min_length = 8, max_length = 72)]
     password: SecretString,
-    #[schema(example = "Ada Lovelace")]
+    /// 1 to 64 characters (whitespace runs count as one space), some of them visible; no
+    /// control characters.
+    #[schema(
+        example = "Ada Lovelace",
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*\S[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*$"
+    )]
     display_name: String,
 }
 

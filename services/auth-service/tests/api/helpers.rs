@@ -171,6 +171,7 @@ impl TestApp {
             audience: AUDIENCE.into(),
             jwks_cache_ttl: Duration::from_secs(300),
             session_cache_ttl: Duration::ZERO,
+            sessions_fail_open: true,
             leeway: Duration::from_secs(30),
         };
         TokenVerifier::new(config, connect(&RedisConfig::for_url(redis_url())).unwrap())

@@ -6,6 +6,10 @@ use marquee_testkit::eventually_async;
 use serde_json::{Value, json};
 
 use auth_service::config::LockoutPolicy;
+use marquee_common::{
+    http::TrustedProxies,
+    redis::{RedisConfig, connect},
+};
 
 use crate::helpers::{PASSWORD, TestApp, email, spawn_app_with};
 
@@ -105,7 +109,7 @@ async fn an_unknown_address_locks_exactly_like_a_real_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_client_ip_has_a_budget_behind_the_gateway() {
     let app = spawn_app_with(|config| {
-        config.http.trusted_proxy_hops = 1;
+        config.http.trusted_proxies = TrustedProxies::new(1, vec!["127.0.0.0/8".parse().unwrap()]);
         config.throttle.ip_quota.burst = 3;
         config.throttle.ip_quota.per_minute = 1;
     })
@@ -149,6 +153,46 @@ async fn each_client_ip_has_a_budget_behind_the_gateway() {
         .unwrap();
     assert_eq!(register.status(), 429);
     assert_eq!(login(neighbour).await.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_is_no_trusted_proxy_cannot_choose_its_address() {
+    // A fresh forged address per run: which bucket a login is charged to tells whether the
+    // service believed it (bucket keys outlive the test in the shared Redis).
+    let id = uuid::Uuid::now_v7().as_bytes().to_owned();
+    let forged = format!("198.51.{}.{}", id[14], id[15]);
+    let charged = |trusted: TrustedProxies| {
+        let forged = forged.clone();
+        async move {
+            let app = spawn_app_with(move |config| config.http.trusted_proxies = trusted).await;
+            let response = app
+                .client
+                .post(app.url("/v1/auth/login"))
+                .header("x-forwarded-for", &forged)
+                .json(&json!({"email": email(), "password": "wrong password"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+            let mut redis = connect(&RedisConfig::for_url(marquee_testkit::redis_url())).unwrap();
+            redis::cmd("EXISTS")
+                .arg(format!("ratelimit:auth-ip:{forged}"))
+                .query_async::<bool>(&mut redis)
+                .await
+                .unwrap()
+        }
+    };
+    // This test's requests come from 127.0.0.1. Behind a proxy in 10.255.0.0/16 only, they
+    // reach the service directly, as an attacker inside the network would: the forged
+    // address names nobody.
+    let elsewhere = TrustedProxies::new(1, vec!["10.255.0.0/16".parse().unwrap()]);
+    assert!(!charged(elsewhere).await, "{forged} was believed");
+    // From a trusted proxy the same header names the client (so the check above can fail).
+    let loopback = TrustedProxies::new(1, vec!["127.0.0.0/8".parse().unwrap()]);
+    assert!(
+        charged(loopback).await,
+        "{forged} was not believed from a trusted proxy"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

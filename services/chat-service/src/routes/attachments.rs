@@ -19,10 +19,20 @@ use crate::{
 
 /// Uploads a file (multipart/form-data, field `file`) to a room. The type is recognised from
 /// the content and must be on the allow-list.
+/// The upload's form: the file in a part named `file` (its file name is kept, cleaned).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // Documents the multipart body; the handler streams the parts itself.
+pub struct UploadForm {
+    /// Not empty.
+    #[schema(value_type = String, format = Binary, min_length = 1)]
+    file: Vec<u8>,
+}
+
 #[utoipa::path(
     post, path = "/v1/chat/rooms/{room_id}/attachments", tag = "attachments",
     params(("room_id" = Uuid, Path, description = "The room")),
-    request_body(content_type = "multipart/form-data", description = "One part named `file`"),
+    request_body(content = UploadForm, content_type = "multipart/form-data", description = "One part named `file`"),
     security(("bearer" = []), ("cookie" = [])),
     responses(
         (status = 201, description = "Stored; reference its id in a message", body = Attachment),
@@ -91,7 +101,7 @@ pub async fn upload(
     params(("room_id" = Uuid, Path, description = "The room"), ("attachment_id" = Uuid, Path, description = "The attachment")),
     security(("bearer" = []), ("cookie" = [])),
     responses(
-        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 200, description = "The file, as the type its content was recognised as at upload", content_type = "*/*"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`not_a_member`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`room_not_found` or `attachment_not_found`", body = Problem, content_type = "application/problem+json"),

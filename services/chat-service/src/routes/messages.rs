@@ -13,12 +13,16 @@ use crate::{
     model::ChatMessage,
 };
 
+/// The largest `before_seq` (2^53 − 1): JSON clients read integers up to it exactly.
+const MAX_SAFE_SEQ: u64 = (1 << 53) - 1;
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// Only messages with a smaller `seq` (the previous page's `next_before_seq`); newest
-    /// first when absent.
-    #[param(minimum = 1)]
+    /// first when absent. At most 2^53 − 1, the largest integer every JSON client reads
+    /// exactly.
+    #[param(minimum = 1, maximum = 9007199254740991_u64)]
     before_seq: Option<u64>,
     /// Messages per page, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -29,8 +33,9 @@ pub struct HistoryParams {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMessage {
-    /// The sender's id for this message (a UUID is a good choice): a retry with the same id
-    /// is stored once.
+    /// The sender's id for this message, 1 to 64 visible ASCII characters (a UUID is a good
+    /// choice): a retry with the same id is stored once.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]+$")]
     client_msg_id: String,
     /// 1 to `CHAT_MAX_BODY_CHARS` characters (may be empty with attachments).
     #[serde(default)]
@@ -68,8 +73,13 @@ pub async fn history(
             format!("must be between 1 and {PAGE_MAX}"),
         ));
     }
-    if params.before_seq == Some(0) {
-        errors.push(Invalid::new("before_seq", "must be at least 1"));
+    if let Some(before) = params.before_seq
+        && !(1..=MAX_SAFE_SEQ).contains(&before)
+    {
+        errors.push(Invalid::new(
+            "before_seq",
+            format!("must be between 1 and {MAX_SAFE_SEQ}"),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors.into());

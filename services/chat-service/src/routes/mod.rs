@@ -9,42 +9,39 @@ mod rooms;
 pub mod ws;
 
 use actix_web::{HttpResponse, web};
-use marquee_common::http::{FieldError, Problem, openapi::TokenSecurity};
+use marquee_common::http::{
+    FieldError, Problem,
+    openapi::{Conventions, TokenSecurity},
+};
 use utoipa::OpenApi;
 
 /// Mounts every route. Fixed paths come before parameterised ones.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/chat")
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/ws", web::get().to(ws::upgrade))
-            .route("/me/rooms", web::get().to(rooms::mine))
+            .service(web::resource("/openapi.json").get(openapi))
+            .service(web::resource("/ws").get(ws::upgrade))
+            .service(web::resource("/me/rooms").get(rooms::mine))
             .service(
                 web::resource("/rooms")
                     .route(web::post().to(rooms::create))
                     .route(web::get().to(rooms::search)),
             )
-            .route("/rooms/{room_id}", web::get().to(rooms::get))
-            .route("/rooms/{room_id}/join", web::post().to(rooms::join))
-            .route("/rooms/{room_id}/leave", web::post().to(rooms::leave))
-            .route("/rooms/{room_id}/members", web::get().to(rooms::members))
-            .route(
-                "/rooms/{room_id}/members/{user_id}",
-                web::put().to(rooms::add_member),
-            )
-            .route("/rooms/{room_id}/presence", web::get().to(rooms::presence))
+            .service(web::resource("/rooms/{room_id}").get(rooms::get))
+            .service(web::resource("/rooms/{room_id}/join").post(rooms::join))
+            .service(web::resource("/rooms/{room_id}/leave").post(rooms::leave))
+            .service(web::resource("/rooms/{room_id}/members").get(rooms::members))
+            .service(web::resource("/rooms/{room_id}/members/{user_id}").put(rooms::add_member))
+            .service(web::resource("/rooms/{room_id}/presence").get(rooms::presence))
             .service(
                 web::resource("/rooms/{room_id}/messages")
                     .route(web::get().to(messages::history))
                     .route(web::post().to(messages::send)),
             )
-            .route(
-                "/rooms/{room_id}/attachments",
-                web::post().to(attachments::upload),
-            )
-            .route(
-                "/rooms/{room_id}/attachments/{attachment_id}",
-                web::get().to(attachments::download),
+            .service(web::resource("/rooms/{room_id}/attachments").post(attachments::upload))
+            .service(
+                web::resource("/rooms/{room_id}/attachments/{attachment_id}")
+                    .get(attachments::download),
             ),
     );
 }
@@ -76,7 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ws::upgrade,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&TokenSecurity),
+    modifiers(&TokenSecurity, &Conventions),
     tags(
         (name = "rooms", description = "Rooms and members"),
         (name = "messages", description = "History and sending"),

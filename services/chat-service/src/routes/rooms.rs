@@ -24,7 +24,13 @@ use crate::{
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRoom {
-    /// 1 to 80 characters.
+    /// 1 to 80 characters (whitespace runs count as one space), some of them visible; no
+    /// control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*\S[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*$"
+    )]
     name: String,
     /// Up to 500 characters.
     #[serde(default)]
@@ -37,7 +43,13 @@ pub struct NewRoom {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Name prefix, case-insensitive.
+    /// Name prefix, case-insensitive: 1 to 80 characters, some of them visible; no control
+    /// characters.
+    #[param(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*\S[^\u0000-\u0008\u000E-\u001F\u007F-\u0084\u0086-\u009F]*$"
+    )]
     q: String,
     /// Items per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -1,8 +1,10 @@
 //! One WebSocket connection, served by its own task.
 //!
-//! The task owns the socket and reads three sources: the client's frames, the hub's queue
-//! for this connection, and a heartbeat. Writes that block (a client that does not read)
-//! block only this task; meanwhile its queue fills and the hub closes it (4008).
+//! The task owns the socket and reads four sources: the client's frames, the hub's queue for
+//! this connection, what did not fit that queue ([`Missed`](crate::hub::Missed): caught up
+//! from history at the client's pace), and a heartbeat. Writes that block (a client that
+//! does not read) block only this task, and one that takes longer than `CHAT_WRITE_TIMEOUT`
+//! closes the connection (4008).
 //!
 //! Ordering: for every room open on the connection the task remembers the last `seq` it
 //! wrote. A message at or below it is a duplicate and is dropped; one above the next
@@ -28,7 +30,7 @@ use crate::{
     domain::Draft,
     error::ChatError,
     history::{Messages, PAGE_MAX},
-    hub::{Hub, Outbound, Registration},
+    hub::{Hub, MissedInRoom, Outbound, Registration},
     model::seq_in,
     presence::Presence,
     rooms::Rooms,
@@ -173,6 +175,9 @@ impl Connection {
                     Some(outbound) => self.outbound(outbound).await,
                     None => Err(Stop::Close(Closing::GoingAway)),
                 },
+                () = registration.missed.wake.notified() => {
+                    self.catch_up_missed(registration.missed.take()).await
+                }
                 frame = stream.recv() => self.inbound(frame).await,
                 _ = heartbeat.tick() => self.heartbeat().await,
             };
@@ -207,17 +212,36 @@ impl Connection {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.session.clone().close(reason)).await;
     }
 
-    /// Writes `text`, unless the hub kills the connection first.
+    /// Writes `text`; see [`Connection::bounded`].
     async fn write(&mut self, text: ByteString) -> Result<(), Stop> {
+        let mut session = self.session.clone();
+        self.bounded(session.text(text)).await
+    }
+
+    /// Finishes a write to the socket, unless the hub kills the connection first; a client
+    /// that has not made room for it within `CHAT_WRITE_TIMEOUT` does not read, and is
+    /// closed as too slow.
+    async fn bounded(
+        &self,
+        write: impl Future<Output = Result<(), actix_ws::Closed>>,
+    ) -> Result<(), Stop> {
         tokio::select! {
-            written = self.session.text(text) => written.map_err(|_| Stop::Gone(Departure::Lost)),
+            written = tokio::time::timeout(self.ctx.config.write_timeout, write) => match written {
+                Ok(written) => written.map_err(|_| Stop::Gone(Departure::Lost)),
+                Err(_) => {
+                    tracing::info!(user = %self.user.id, "closing a connection that does not read");
+                    Err(Stop::Close(Closing::SlowConsumer))
+                }
+            },
             () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
         }
     }
 
     async fn outbound(&mut self, outbound: Outbound) -> Result<(), Stop> {
         match outbound {
-            Outbound::Frame(text) => self.write(text).await,
+            Outbound::Frame(text) | Outbound::Notification { frame: text, .. } => {
+                self.write(text).await
+            }
             Outbound::Message {
                 room_id,
                 seq,
@@ -239,6 +263,22 @@ impl Connection {
                 Ok(())
             }
         }
+    }
+
+    /// Delivers what did not fit the queue during a burst: each open room's messages from
+    /// history, and each other room's newest notification.
+    async fn catch_up_missed(&mut self, missed: HashMap<Uuid, MissedInRoom>) -> Result<(), Stop> {
+        for (room, missed) in missed {
+            if let Some(through) = missed.messages_through {
+                self.catch_up(room, Some(through)).await?;
+            }
+            if let Some((_, notification)) = missed.notification
+                && !self.open.contains_key(&room)
+            {
+                self.write(notification).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Writes the room's stored messages after the last one written, up to `through` (or
@@ -283,10 +323,8 @@ impl Connection {
         {
             tracing::debug!(%error, "presence heartbeat failed");
         }
-        tokio::select! {
-            pinged = self.session.ping(b"") => pinged.map_err(|_| Stop::Gone(Departure::Lost)),
-            () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
-        }
+        let mut session = self.session.clone();
+        self.bounded(session.ping(b"")).await
     }
 
     /// This connection's id (the hub's), also naming its presence entries.
@@ -320,12 +358,12 @@ impl Connection {
                 self.refuse("unsupported_frame", "frames are JSON text", None, None)
                     .await
             }
-            // Like every write, raced with the hub's kill: a client that pings but never
-            // reads fills the session and is disconnected as a slow consumer, not waited on.
-            AggregatedMessage::Ping(bytes) => tokio::select! {
-                ponged = self.session.pong(&bytes) => ponged.map_err(|_| Stop::Gone(Departure::Lost)),
-                () = self.kill.cancelled() => Err(Stop::Close(Closing::GoingAway)),
-            },
+            // Like every write, bounded: a client that pings but never reads fills the
+            // session and is disconnected as a slow consumer, not waited on.
+            AggregatedMessage::Ping(bytes) => {
+                let mut session = self.session.clone();
+                self.bounded(session.pong(&bytes)).await
+            }
             AggregatedMessage::Pong(_) => Ok(()),
             AggregatedMessage::Close(_) => Err(Stop::Gone(Departure::Closed)),
         }

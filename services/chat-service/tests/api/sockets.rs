@@ -30,6 +30,33 @@ async fn an_upgrade_without_a_valid_token_is_refused_before_upgrading() {
 }
 
 #[tokio::test]
+async fn a_page_from_another_site_cannot_open_a_socket_even_without_the_gateway() {
+    let app = spawn_app().await;
+    let ada = app.user("Ada").await;
+    let from = |origin: &str| WsOptions {
+        bearer: Some(ada.token.clone()),
+        origin: Some(origin.to_owned()),
+        ..WsOptions::default()
+    };
+    let refused = WsClient::try_connect(app.port, "/v1/chat/ws", &from("https://evil.example"))
+        .await
+        .expect_err("refused");
+    match refused {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 403);
+        }
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+    // A page served from the host the socket is opened on is the same site.
+    let same_site = from(&format!("http://127.0.0.1:{}", app.port));
+    let (mut socket, _) = WsClient::try_connect(app.port, "/v1/chat/ws", &same_site)
+        .await
+        .expect("upgraded");
+    socket.send_json(&json!({"type": "ping"})).await;
+    assert_eq!(socket.next_json().await, json!({"type": "pong"}));
+}
+
+#[tokio::test]
 async fn browsers_authenticate_with_the_subprotocol_and_get_it_selected() {
     let app = spawn_app().await;
     let ada = app.user("Ada").await;
@@ -151,6 +178,8 @@ async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
         config.chat.send_queue = 32;
         config.chat.max_body_chars = 64_000;
         config.chat.max_frame_bytes = 96 * 1024;
+        // A socket that takes nothing for a second is not reading.
+        config.chat.write_timeout = Duration::from_secs(1);
     })
     .await;
     let ada = cluster.user("Ada").await;
@@ -207,4 +236,62 @@ async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
     // Its buffers were full, so the close frame (4008) may not fit; the connection ends.
     let code = slow.closed().await;
     assert!(matches!(code, None | Some(4008)), "{code:?}");
+}
+
+#[tokio::test]
+async fn a_burst_beyond_the_queue_is_caught_up_in_order_without_disconnecting() {
+    // As after an outage: far more messages arrive for a socket than its queue holds, while
+    // the client is briefly not reading (its buffers full). It is behind, not dead.
+    let cluster = spawn_cluster(1, |config| {
+        config.chat.send_queue = 8;
+        config.chat.max_body_chars = 64_000;
+        config.chat.max_frame_bytes = 96 * 1024;
+        config.chat.send_rate = 1000.0;
+        config.chat.send_burst = 1000;
+        config.chat.write_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let ada = cluster.user("Ada").await;
+    let bea = cluster.user("Bea").await;
+    let room = cluster.room(&ada, "Backlog", "public").await;
+    cluster.join(&bea, room).await;
+    let options = WsOptions {
+        bearer: Some(bea.token.clone()),
+        recv_buffer: Some(4096),
+        ..WsOptions::default()
+    };
+    let (mut behind, _) = WsClient::try_connect(cluster.port, "/v1/chat/ws", &options)
+        .await
+        .unwrap();
+    join_socket(&mut behind, room).await;
+    let mut writer = cluster.socket(&ada).await;
+
+    // ~60 KB messages while `behind` reads nothing, in rounds until its socket buffers, its
+    // session and its queue of 8 are full and a message does not fit (a few MB).
+    let body = "y".repeat(60_000);
+    let mut count = 0;
+    while cluster
+        .metric("chat_frames_deferred_total", &[("kind", "message")])
+        .await
+        < 1.0
+    {
+        assert!(count < 400, "{count} messages and nothing was deferred");
+        for i in count..count + 8 {
+            send(&mut writer, room, &format!("b{i}"), &body).await;
+        }
+        count += 8;
+    }
+    // Reading again, the client gets every message once, in order.
+    for expected in 1..=count {
+        let message = behind.next_of_type("message").await;
+        assert_eq!(message["seq"], expected);
+    }
+    assert_eq!(
+        cluster
+            .metric("chat_disconnects_total", &[("reason", "slow_consumer")])
+            .await,
+        0.0
+    );
+    behind.send_json(&json!({"type": "ping"})).await;
+    assert_eq!(behind.next_of_type("pong").await["type"], "pong");
 }

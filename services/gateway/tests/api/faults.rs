@@ -7,7 +7,9 @@ use std::{
 };
 
 use marquee_common::shutdown::CancellationToken;
-use marquee_testkit::{BrokerProcess, eventually_async, test_client};
+use marquee_testkit::{
+    BrokerProcess, FaultProxy, PostgresProcess, RedisProcess, eventually_async, test_client,
+};
 use serde_json::{Value, json};
 
 use crate::platform::{Options, Platform};
@@ -64,6 +66,11 @@ impl Load {
         tally.ok + tally.failed.len()
     }
 
+    /// The failures so far, as `METHOD path → status or error`.
+    fn failures(&self) -> Vec<String> {
+        self.tally.lock().unwrap().failed.clone()
+    }
+
     /// Waits (bounded) until `more` requests beyond those answered now have been answered.
     async fn wait_for(&self, more: usize, what: &str) {
         let target = self.answered() + more;
@@ -71,6 +78,14 @@ impl Load {
             (self.answered() >= target).then_some(())
         })
         .await;
+    }
+
+    /// Stops the load.
+    async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            task.await.unwrap();
+        }
     }
 
     /// Stops the load and fails the test if any request failed, naming each.
@@ -102,30 +117,23 @@ fn outcome(what: &str, response: Result<reqwest::Response, reqwest::Error>) -> R
 async fn stopping_one_of_two_user_service_instances_under_load_fails_no_request() {
     let mut platform = Platform::start(Options {
         user_instances: 2,
+        env: without_rate_limits(),
         ..Options::default()
     })
     .await;
-    let (_, token) = platform
-        .sign_up("rolling@example.com", "Rolling Restart")
+    let token = platform
+        .sign_up_with_profile("rolling@example.com", "Rolling Restart")
         .await;
-    eventually_async(Duration::from_secs(30), "the profile", || async {
-        (platform
-            .gateway
-            .get_as(&token, "/v1/users/me")
-            .await
-            .status()
-            == 200)
-            .then_some(())
-    })
-    .await;
 
     // Reads and writes, the writes without an Idempotency-Key: the hard case, which the
     // gateway may not send twice.
     let url = platform.gateway.url("/v1/users/me");
+    // One client, its connections kept alive, as a browser's: making a client per request
+    // costs more CPU than the request itself.
+    let http = test_client();
     let load = Load::start(4, Duration::from_millis(5), move |client, n| {
-        let (url, token) = (url.clone(), token.clone());
+        let (url, token, http) = (url.clone(), token.clone(), http.clone());
         async move {
-            let http = test_client();
             if n % 2 == 0 {
                 outcome(
                     "GET /v1/users/me",
@@ -157,33 +165,59 @@ async fn a_broker_away_for_a_minute_costs_no_request_and_no_event() {
     let broker = BrokerProcess::start().await;
     let platform = Platform::start(Options {
         brokers: broker.brokers(),
-        env: vec![
+        env: [
             // Stalled members are rebuilt after 10 s instead of 30 s: a shorter test.
-            ("CONSUMER_STALL_TIMEOUT".into(), "10s".into()),
-            // All registrations come from one address: the per-IP budgets are not the subject.
-            ("RATE_LIMIT_ENABLED".into(), "false".into()),
-            ("AUTH_IP_LIMIT_BURST".into(), "100000".into()),
-            ("AUTH_IP_LIMIT_PER_MINUTE".into(), "100000".into()),
-        ],
+            vec![("CONSUMER_STALL_TIMEOUT".into(), "10s".into())],
+            without_rate_limits(),
+        ]
+        .concat(),
         ..Options::default()
     })
     .await;
 
-    // Registrations through the gateway: auth writes the account and its UserCreated in one
-    // transaction; user-service makes the profile when the event arrives.
+    let (load, registered) = registrations(&platform);
+    load.wait_for(10, "registrations before the outage").await;
+
+    broker.cut().await;
+    // The outage itself: the broker is simply gone this long while the load goes on.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    broker.restore();
+    load.wait_for(10, "registrations after the outage").await;
+    load.finish_without_failures("around the outage").await;
+
+    // Every account gets its profile: UserCreated reached user-service, through the outage.
+    let ids = registered.lock().unwrap().clone();
+    every_profile_appears(&platform, &ids).await;
+}
+
+/// Without rate limits of any kind: every request of a load comes from one address (and
+/// often one user), and the budgets are not the subject (they have their own tests).
+fn without_rate_limits() -> Vec<(String, String)> {
+    vec![
+        ("RATE_LIMIT_ENABLED".into(), "false".into()),
+        ("AUTH_IP_LIMIT_BURST".into(), "100000".into()),
+        ("AUTH_IP_LIMIT_PER_MINUTE".into(), "100000".into()),
+    ]
+}
+
+/// Registrations through the gateway, four a second: auth writes each account and its
+/// UserCreated in one transaction; user-service makes the profile when the event arrives.
+/// Also returns the ids of the accounts registered.
+fn registrations(platform: &Platform) -> (Load, Arc<Mutex<Vec<String>>>) {
     let url = platform.gateway.url("/v1/auth/register");
     let registered = Arc::new(Mutex::new(Vec::<String>::new()));
     let ids = registered.clone();
+    let http = test_client();
     let load = Load::start(2, Duration::from_millis(250), move |client, n| {
-        let (url, ids) = (url.clone(), ids.clone());
+        let (url, ids, http) = (url.clone(), ids.clone(), http.clone());
         async move {
             let email = format!(
-                "outage-{client}-{n}-{}@example.com",
+                "account-{client}-{n}-{}@example.com",
                 uuid::Uuid::now_v7().simple()
             );
-            let response = test_client()
+            let response = http
                 .post(&url)
-                .json(&json!({"email": email, "password": crate::platform::PASSWORD, "display_name": format!("Outage {client} {n}")}))
+                .json(&json!({"email": email, "password": crate::platform::PASSWORD, "display_name": format!("Account {client} {n}")}))
                 .send()
                 .await;
             match response {
@@ -198,19 +232,13 @@ async fn a_broker_away_for_a_minute_costs_no_request_and_no_event() {
             }
         }
     });
-    load.wait_for(10, "registrations before the outage").await;
+    (load, registered)
+}
 
-    broker.cut().await;
-    // The outage itself: the broker is simply gone this long while the load goes on.
-    tokio::time::sleep(Duration::from_secs(60)).await;
-    broker.restore();
-    load.wait_for(10, "registrations after the outage").await;
-    load.finish_without_failures("around the outage").await;
-
-    // Every account gets its profile: UserCreated reached user-service, through the outage.
-    let ids = registered.lock().unwrap().clone();
+/// Waits (bounded) until every account in `ids` has its profile.
+async fn every_profile_appears(platform: &Platform, ids: &[String]) {
     let (_, token) = platform.sign_up("watcher@example.com", "Watcher").await;
-    for id in &ids {
+    for id in ids {
         let path = format!("/v1/users/{id}");
         eventually_async(
             Duration::from_secs(90),
@@ -221,4 +249,170 @@ async fn a_broker_away_for_a_minute_costs_no_request_and_no_event() {
         )
         .await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_killed_mid_stream_applies_every_event_after_it_is_back() {
+    let mut platform = Platform::start(Options {
+        env: without_rate_limits(),
+        ..Options::default()
+    })
+    .await;
+    let (load, registered) = registrations(&platform);
+    load.wait_for(10, "registrations before the crash").await;
+    // user-service dies in the middle of applying UserCreated events, without committing.
+    platform.users[0].kill().await;
+    load.wait_for(10, "registrations while user-service is gone")
+        .await;
+    platform.users[0].start_again();
+    platform.users[0].wait_ready(Duration::from_secs(90)).await;
+    load.wait_for(10, "registrations after it is back").await;
+    load.finish_without_failures("around the crash").await;
+    let ids = registered.lock().unwrap().clone();
+    every_profile_appears(&platform, &ids).await;
+}
+
+/// A profile read, a profile write, a catalogue read and a chat read per round, as a signed-in
+/// user of the web app makes them.
+fn user_traffic(platform: &Platform, token: &str) -> Load {
+    let gateway = platform.gateway_port;
+    let token = token.to_owned();
+    let http = test_client();
+    Load::start(3, Duration::from_millis(20), move |client, n| {
+        let (token, http) = (token.clone(), http.clone());
+        let url = move |path: &str| format!("http://127.0.0.1:{gateway}{path}");
+        async move {
+            match n % 4 {
+                0 => outcome(
+                    "GET /v1/users/me",
+                    http.get(url("/v1/users/me"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await,
+                ),
+                1 => {
+                    let bio = json!({ "bio": format!("client {client}, write {n}") });
+                    let response = http
+                        .patch(url("/v1/users/me"))
+                        .bearer_auth(&token)
+                        .json(&bio)
+                        .send()
+                        .await;
+                    outcome("PATCH /v1/users/me", response)
+                }
+                2 => outcome(
+                    "GET /v1/movies/popular",
+                    http.get(url("/v1/movies/popular")).send().await,
+                ),
+                _ => outcome(
+                    "GET /v1/chat/me/rooms",
+                    http.get(url("/v1/chat/me/rooms"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await,
+                ),
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_away_for_half_a_minute_costs_only_what_needs_redis() {
+    // The platform's Redis behind a line the test can cut: sessions survive the outage, as
+    // they would behind a network partition or a failover.
+    let redis = RedisProcess::start().await;
+    let line = FaultProxy::start(redis.address()).await;
+    let platform = Platform::start(Options {
+        env: [
+            vec![("REDIS_URL".into(), format!("redis://{}", line.address()))],
+            without_rate_limits(),
+        ]
+        .concat(),
+        ..Options::default()
+    })
+    .await;
+    let token = platform
+        .sign_up_with_profile("redis-outage@example.com", "Redis Outage")
+        .await;
+
+    let load = user_traffic(&platform, &token);
+    load.wait_for(20, "requests before the outage").await;
+    line.cut().await;
+    // The outage itself: Redis is simply gone this long while the load goes on.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    // What truly needs Redis says so: sessions are made there.
+    let sign_in = platform
+        .gateway
+        .post(
+            "/v1/auth/login",
+            &json!({"email": "redis-outage@example.com", "password": crate::platform::PASSWORD}),
+        )
+        .await;
+    assert_eq!(sign_in.status(), 503, "signing in without Redis");
+    assert!(sign_in.headers().contains_key("retry-after"));
+    line.restore();
+    load.wait_for(20, "requests after the outage").await;
+    load.finish_without_failures("around the Redis outage")
+        .await;
+    // And once Redis is back, so is signing in.
+    eventually_async(Duration::from_secs(30), "signing in again", || async {
+        let response = platform
+            .gateway
+            .post(
+                "/v1/auth/login",
+                &json!({"email": "redis-outage@example.com", "password": crate::platform::PASSWORD}),
+            )
+            .await;
+        (response.status() == 200).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_restart_under_load_costs_a_few_503s_and_no_restart() {
+    let mut postgres = PostgresProcess::start().await;
+    let platform = Platform::start(Options {
+        database_server: Some(postgres.url()),
+        env: without_rate_limits(),
+        ..Options::default()
+    })
+    .await;
+    let token = platform
+        .sign_up_with_profile("pg-restart@example.com", "PG Restart")
+        .await;
+
+    let load = user_traffic(&platform, &token);
+    load.wait_for(20, "requests before the restart").await;
+    // A fast shutdown cuts every open connection, then the server comes back.
+    postgres.stop().await;
+    load.wait_for(20, "requests while PostgreSQL is down").await;
+    postgres.start_again().await;
+
+    // Recovery without restarting anything: soon, a run of 100 requests without a failure.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let before = load.failures().len();
+        load.wait_for(100, "a round of requests").await;
+        if load.failures().len() == before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still failing 30 s after PostgreSQL came back: {:?}",
+            load.failures()
+        );
+    }
+    let failures = load.failures();
+    load.stop().await;
+    // The window's failures are clear answers that say "retry", never a 500 or a hang.
+    let unclear: Vec<&String> = failures
+        .iter()
+        .filter(|failure| !failure.ends_with("503 Service Unavailable"))
+        .collect();
+    assert!(
+        unclear.is_empty(),
+        "{} of {} failures were not 503s: {unclear:?}",
+        unclear.len(),
+        failures.len()
+    );
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use marquee_proto_events::topics;
 use marquee_testkit::{
-    ApiClient, OtlpReceiver, ServiceProcess, TestDatabase, TestTopics, free_port, redis_url,
-    shared_brokers,
+    ApiClient, OtlpReceiver, ServiceProcess, TestDatabase, TestTopics, eventually_async, free_port,
+    redis_url, shared_brokers,
 };
 use serde_json::{Value, json};
 
@@ -25,8 +25,10 @@ pub struct Options {
     pub brokers: String,
     /// How many user-service instances the gateway balances (default 1).
     pub user_instances: usize,
-    /// Settings for every process on top of the defaults.
+    /// Settings for every process on top of the defaults (`REDIS_URL` for a private Redis).
     pub env: Vec<(String, String)>,
+    /// The PostgreSQL server of every service's database (default: the shared one).
+    pub database_server: Option<String>,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
             brokers: shared_brokers(),
             user_instances: 1,
             env: Vec::new(),
+            database_server: None,
         }
     }
 }
@@ -50,13 +53,14 @@ pub struct Platform {
     // Kept for their Drop: processes stop, databases are dropped, keys deleted.
     _processes: Vec<ServiceProcess>,
     _databases: Vec<TestDatabase>,
-    _keys: KeysDir,
+    _keys: TempDir,
+    _attachments: TempDir,
 }
 
-/// A temporary folder with a freshly generated signing key, deleted afterwards.
-struct KeysDir(std::path::PathBuf);
+/// A temporary folder (the signing keys, chat's attachments), deleted afterwards.
+struct TempDir(std::path::PathBuf);
 
-impl Drop for KeysDir {
+impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -73,7 +77,7 @@ impl Platform {
         let topics = TestTopics::create_on(&options.brokers, &topics::ALL, &services).await;
         let otlp = OtlpReceiver::start().await;
 
-        let keys = KeysDir(
+        let keys = TempDir(
             std::env::temp_dir().join(format!("marquee-keys-{}", uuid::Uuid::now_v7().simple())),
         );
         let generated = tokio::process::Command::new(marquee_testkit::binary("auth-service"))
@@ -84,10 +88,16 @@ impl Platform {
             .expect("auth-service keys generate runs");
         assert!(generated.status.success(), "{generated:?}");
 
-        let auth_db = TestDatabase::create(None).await;
-        let users_db = TestDatabase::create(None).await;
-        let movies_db = TestDatabase::create(None).await;
-        let chat_db = TestDatabase::create(None).await;
+        let database = || async {
+            match &options.database_server {
+                Some(server) => TestDatabase::create_on(server, None).await,
+                None => TestDatabase::create(None).await,
+            }
+        };
+        let auth_db = database().await;
+        let users_db = database().await;
+        let movies_db = database().await;
+        let chat_db = database().await;
         let auth_port = free_port();
         let users_ports: Vec<u16> = (0..options.user_instances).map(|_| free_port()).collect();
         let movies_port = free_port();
@@ -173,10 +183,10 @@ impl Platform {
                 )
             })
             .collect();
-        let attachments = std::env::temp_dir().join(format!(
+        let attachments = TempDir(std::env::temp_dir().join(format!(
             "marquee-attachments-{}",
             uuid::Uuid::now_v7().simple()
-        ));
+        )));
         for (i, port) in chat_ports.iter().enumerate() {
             processes.push(ServiceProcess::start(
                 ["chat-1", "chat-2"][i],
@@ -184,7 +194,7 @@ impl Platform {
                 *port,
                 &with(
                     common(Some(&chat_db)),
-                    &[("ATTACHMENTS_STORE", attachments.display().to_string())],
+                    &[("ATTACHMENTS_STORE", attachments.0.display().to_string())],
                 ),
             ));
         }
@@ -219,6 +229,7 @@ impl Platform {
             _processes: processes,
             _databases: vec![auth_db, users_db, movies_db, chat_db],
             _keys: keys,
+            _attachments: attachments,
         }
     }
 
@@ -254,5 +265,20 @@ impl Platform {
     pub async fn sign_up(&self, email: &str, name: &str) -> (String, String) {
         let id = self.register(email, name).await;
         (id, self.sign_in(email).await)
+    }
+
+    /// Registers, signs in and waits (bounded) until user-service has made the profile, so
+    /// every route works for the user; returns the access token.
+    pub async fn sign_up_with_profile(&self, email: &str, name: &str) -> String {
+        let (_, token) = self.sign_up(email, name).await;
+        eventually_async(
+            Duration::from_secs(30),
+            "the new user's profile",
+            || async {
+                (self.gateway.get_as(&token, "/v1/users/me").await.status() == 200).then_some(())
+            },
+        )
+        .await;
+        token
     }
 }

@@ -6,24 +6,27 @@ mod catalogue;
 mod watchlist;
 
 use actix_web::{HttpResponse, web};
-use marquee_common::http::{FieldError, Problem, openapi::TokenSecurity};
+use marquee_common::http::{
+    FieldError, Problem,
+    openapi::{Conventions, TokenSecurity},
+};
 use utoipa::OpenApi;
 
 /// Mounts every route. The fixed paths come before `/{id}`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/movies")
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/popular", web::get().to(catalogue::popular))
-            .route("/search", web::get().to(catalogue::search))
-            .route("/genres", web::get().to(catalogue::genres))
-            .route("/watchlist", web::get().to(watchlist::list))
+            .service(web::resource("/openapi.json").get(openapi))
+            .service(web::resource("/popular").get(catalogue::popular))
+            .service(web::resource("/search").get(catalogue::search))
+            .service(web::resource("/genres").get(catalogue::genres))
+            .service(web::resource("/watchlist").get(watchlist::list))
             .service(
                 web::resource("/watchlist/{movie_id}")
                     .route(web::put().to(watchlist::add))
                     .route(web::delete().to(watchlist::remove)),
             )
-            .route("/{id}", web::get().to(catalogue::movie)),
+            .service(web::resource("/{id}").get(catalogue::movie)),
     );
 }
 
@@ -48,7 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         watchlist::remove,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&TokenSecurity),
+    modifiers(&TokenSecurity, &Conventions),
     tags(
         (name = "catalogue", description = "Movies, search and genres"),
         (name = "watchlist", description = "The caller's watchlist"),

@@ -6,29 +6,36 @@ mod preconditions;
 mod profiles;
 
 use actix_web::{HttpResponse, middleware::from_fn, web};
-use marquee_common::http::{FieldError, Problem, idempotency, openapi::TokenSecurity};
+use marquee_common::http::{
+    FieldError, Problem, idempotency,
+    openapi::{Conventions, TokenSecurity},
+};
 use utoipa::OpenApi;
 
 /// Mounts every route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1/users")
-            // PATCH and DELETE honour `Idempotency-Key`; safe methods pass through.
-            .wrap(from_fn(idempotency::middleware))
-            .route("/openapi.json", web::get().to(openapi))
-            .route("", web::get().to(profiles::list))
+            .service(web::resource("/openapi.json").get(openapi))
+            .service(web::resource("").get(profiles::list))
             .service(
                 web::resource("/me")
                     .route(web::get().to(profiles::get_me))
-                    .route(web::patch().to(profiles::update_me)),
+                    .route(keyed(web::patch().to(profiles::update_me))),
             )
             .service(
                 web::resource("/{id}")
                     .route(web::get().to(profiles::get))
-                    .route(web::patch().to(profiles::update))
-                    .route(web::delete().to(profiles::delete)),
+                    .route(keyed(web::patch().to(profiles::update)))
+                    .route(keyed(web::delete().to(profiles::delete))),
             ),
     );
+}
+
+/// PATCH and DELETE honour `Idempotency-Key`: the middleware sits on those routes, so
+/// another method gets its 405 before any key is looked at.
+fn keyed(route: actix_web::Route) -> actix_web::Route {
+    route.wrap(from_fn(idempotency::middleware))
 }
 
 /// user-service's OpenAPI document.
@@ -49,7 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         profiles::list,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&TokenSecurity),
+    modifiers(&TokenSecurity, &Conventions),
     security(("bearer" = []), ("cookie" = [])),
     tags((name = "users", description = "Profiles")),
 )]

@@ -1,0 +1,204 @@
+//! A private PostgreSQL server for fault tests, made from the machine's own PostgreSQL
+//! binaries (`initdb`, `pg_ctl`; found with `pg_config --bindir`).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::process::Command;
+
+/// How long `pg_ctl` may take to start or stop the server.
+const PG_CTL_WAIT: Duration = Duration::from_secs(30);
+
+/// A PostgreSQL server on a free port with its own data directory (trust authentication,
+/// user `postgres`, no fsync), so a test can stop and restart it without disturbing the
+/// shared server other tests use. Stopped and deleted when dropped.
+///
+/// PostgreSQL refuses to run as root; as root, its commands run as the `postgres` user.
+#[derive(Debug)]
+pub struct PostgresProcess {
+    port: u16,
+    /// Holds `data/` (the cluster), the socket and the server's log.
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl PostgresProcess {
+    /// Creates the cluster and starts the server; panics with the reason if it cannot.
+    pub async fn start() -> Self {
+        let bin = bindir().await;
+        let dir = std::env::temp_dir().join(format!(
+            "marquee-postgres-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("a directory for the private PostgreSQL");
+        if running_as_root() {
+            let chowned = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .await;
+            assert!(
+                chowned.is_ok_and(|s| s.success()),
+                "cannot hand {} to the postgres user",
+                dir.display()
+            );
+        }
+        let server = Self {
+            port: crate::free_port(),
+            dir,
+            bin,
+        };
+        let data = server.data_dir();
+        server
+            .run(
+                "initdb",
+                &[
+                    "-D",
+                    path_str(&data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+            )
+            .await;
+        server.start_again().await;
+        server
+    }
+
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`, for `TestDatabase::create_on`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server (fast shutdown: open connections are cut, as in a restart or a
+    /// failover) and waits until it has.
+    pub async fn stop(&mut self) {
+        let data = self.data_dir();
+        let wait = PG_CTL_WAIT.as_secs().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "stop",
+                "-D",
+                path_str(&data),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                &wait,
+            ],
+        )
+        .await;
+    }
+
+    /// Starts the server (again) on the same port and waits until it accepts connections.
+    pub async fn start_again(&self) {
+        let data = self.data_dir();
+        let log = self.dir.join("postgres.log");
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c full_page_writes=off",
+            self.port,
+            path_str(&self.dir)
+        );
+        let wait = PG_CTL_WAIT.as_secs().to_string();
+        self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "-D",
+                path_str(&data),
+                "-l",
+                path_str(&log),
+                "-o",
+                &options,
+                "-w",
+                "-t",
+                &wait,
+            ],
+        )
+        .await;
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Runs PostgreSQL tool `tool` (as `postgres` when running as root); panics with its
+    /// output when it fails.
+    async fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let mut command = if running_as_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&program);
+            command
+        } else {
+            Command::new(&program)
+        };
+        let output = command
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(PG_CTL_WAIT + Duration::from_secs(10), output)
+            .await
+            .unwrap_or_else(|_| panic!("{tool} {args:?} did not finish"))
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed ({}):\n{}{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            std::fs::read_to_string(self.dir.join("postgres.log")).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for PostgresProcess {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        let program = self.bin.join("pg_ctl");
+        let args = ["stop", "-D", path_str(&data), "-m", "immediate", "-w"];
+        let _ = if running_as_root() {
+            std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            std::process::Command::new(&program).args(args).output()
+        };
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where the PostgreSQL server binaries are.
+async fn bindir() -> PathBuf {
+    let output = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!("pg_config not found ({e}); install the PostgreSQL server package")
+        });
+    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    assert!(
+        dir.join("initdb").exists() && dir.join("pg_ctl").exists(),
+        "no initdb and pg_ctl in {} (pg_config --bindir); install the PostgreSQL server package",
+        dir.display()
+    );
+    dir
+}
+
+fn running_as_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 temporary path")
+}
