@@ -89,6 +89,11 @@ impl BrokerProcess {
         self.proxy.cut().await;
     }
 
+    /// What its proxy did so far (connections forwarded and reset), for a failing test.
+    pub fn report(&self) -> String {
+        self.proxy.report()
+    }
+
     /// The broker is back, with every topic and record it had.
     pub fn restore(&self) {
         self.proxy.restore();
@@ -131,8 +136,10 @@ impl Drop for BrokerProcess {
             let text = std::fs::read_to_string(&self.log).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             eprintln!(
-                "──── the private tansu broker ({}, {listening}), its last lines ────\n{}",
+                "──── the private tansu broker ({}, {listening}; its proxy: {}), its last lines \
+                 ────\n{}",
                 exited.map_or("running".to_owned(), |status| format!("exited: {status}")),
+                self.proxy.report(),
                 lines[lines.len().saturating_sub(40)..].join("\n")
             );
         }

@@ -31,11 +31,19 @@ pub struct FaultProxy {
     acceptor: JoinHandle<()>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Line {
     up: bool,
     /// The forwarding tasks started since the line was last cut.
     connections: Vec<JoinHandle<()>>,
+    /// Connections forwarded, reset while cut, and reset because the server could not be
+    /// reached (with the last reason), for a failing test's report.
+    forwarded: u64,
+    reset_while_cut: u64,
+    upstream_failures: u64,
+    last_upstream_failure: Option<String>,
+    accept_failures: u64,
+    last_accept_failure: Option<String>,
 }
 
 impl FaultProxy {
@@ -47,7 +55,7 @@ impl FaultProxy {
         let address = listener.local_addr().expect("the proxy's address");
         let line = Arc::new(Mutex::new(Line {
             up: true,
-            connections: Vec::new(),
+            ..Line::default()
         }));
         let acceptor = tokio::spawn(accept(listener, upstream, Arc::clone(&line)));
         Self {
@@ -81,6 +89,24 @@ impl FaultProxy {
     pub fn restore(&self) {
         self.line.lock().expect("proxy state").up = true;
     }
+
+    /// What the proxy did so far, for a failing test's report.
+    pub fn report(&self) -> String {
+        match self.line.lock() {
+            Ok(line) => format!(
+                "line {}, {} connections forwarded, {} reset while cut, {} reset because the \
+                 server could not be reached (last: {}), {} failed accepts (last: {})",
+                if line.up { "up" } else { "cut" },
+                line.forwarded,
+                line.reset_while_cut,
+                line.upstream_failures,
+                line.last_upstream_failure.as_deref().unwrap_or("none"),
+                line.accept_failures,
+                line.last_accept_failure.as_deref().unwrap_or("none")
+            ),
+            Err(_) => "proxy state poisoned".to_owned(),
+        }
+    }
 }
 
 impl Drop for FaultProxy {
@@ -98,32 +124,46 @@ async fn accept(listener: TcpListener, upstream: SocketAddr, line: Arc<Mutex<Lin
     loop {
         let inbound = match listener.accept().await {
             Ok((inbound, _)) => inbound,
-            Err(_) => {
+            Err(error) => {
+                if let Ok(mut state) = line.lock() {
+                    state.accept_failures += 1;
+                    state.last_accept_failure = Some(error.to_string());
+                }
                 // Out of file descriptors, say: try again shortly rather than spin.
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
         };
-        let mut line = line.lock().expect("proxy state");
-        if !line.up {
+        let mut state = line.lock().expect("proxy state");
+        if !state.up {
+            state.reset_while_cut += 1;
             reset(inbound);
             continue;
         }
-        line.connections.retain(|task| !task.is_finished());
-        line.connections
-            .push(tokio::spawn(forward(inbound, upstream)));
+        state.forwarded += 1;
+        state.connections.retain(|task| !task.is_finished());
+        state
+            .connections
+            .push(tokio::spawn(forward(inbound, upstream, Arc::clone(&line))));
     }
 }
 
-async fn forward(mut inbound: TcpStream, upstream: SocketAddr) {
+async fn forward(mut inbound: TcpStream, upstream: SocketAddr, line: Arc<Mutex<Line>>) {
     let connected = tokio::time::timeout(UPSTREAM_CONNECT_TIMEOUT, TcpStream::connect(upstream));
-    match connected.await {
+    let failure = match connected.await {
         Ok(Ok(mut outbound)) => {
             let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            return;
         }
-        // The server itself is unreachable: the client sees its connection reset.
-        _ => reset(inbound),
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no connection within {UPSTREAM_CONNECT_TIMEOUT:?}"),
+    };
+    // The server itself is unreachable: the client sees its connection reset.
+    if let Ok(mut line) = line.lock() {
+        line.upstream_failures += 1;
+        line.last_upstream_failure = Some(failure);
     }
+    reset(inbound);
 }
 
 /// Closes `stream` with a reset rather than an orderly shutdown, as a vanished peer does.
