@@ -127,7 +127,8 @@ impl Service for Application {
         let tail = TopicTail::new(
             config.kafka.clone(),
             &[topics::CHAT_MESSAGES_V1, topics::SESSIONS_V1],
-        );
+        )
+        .with_stall_timeout(config.consumer.stall_timeout);
 
         let readiness = Readiness::new(&metrics)
             .with(DatabaseCheck::new("postgres", pool.clone()))

@@ -8,17 +8,19 @@
 //! (clients catch up from the database, not from the topic).
 //!
 //! Partitions are looked up once, at start: partitions added to a topic later are not read
-//! until the process restarts. [`TopicTail::readiness`] reports ready only once the positions
+//! until the process restarts. A tail that stops receiving while records wait (seen after a
+//! minute-long broker outage: librdkafka never fetched again) is rebuilt where it stopped. [`TopicTail::readiness`] reports ready only once the positions
 //! are assigned, so a load balancer does not route sockets to an instance that would miss
 //! their messages.
 
 use std::{
+    collections::HashMap,
     future::Future,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use rdkafka::{
@@ -51,7 +53,12 @@ pub struct TopicTail {
     /// Logical topic names.
     topics: Vec<String>,
     assigned: Arc<AtomicBool>,
+    /// How long the tail may receive nothing while records wait before it is rebuilt.
+    stall_timeout: Duration,
 }
+
+/// The next offset to read, by (physical topic, partition).
+type Positions = HashMap<(String, i32), i64>;
 
 impl TopicTail {
     pub fn new(kafka: KafkaConfig, topics: &[&str]) -> Self {
@@ -59,7 +66,15 @@ impl TopicTail {
             kafka,
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             assigned: Arc::new(AtomicBool::new(false)),
+            stall_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// Rebuilds the tail after `timeout` without a record while records wait (default 30 s;
+    /// services pass `CONSUMER_STALL_TIMEOUT`).
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
     }
 
     /// A readiness check that passes once the tail reads from the end of every partition.
@@ -71,11 +86,24 @@ impl TopicTail {
 
     /// Assigns the partitions (retrying while the broker is unreachable), then hands records
     /// to `handler` until `shutdown` is cancelled.
+    ///
+    /// A tail that has received nothing for [`TopicTail::stall_timeout`] while its partitions
+    /// hold records past its position is stalled (librdkafka has been seen not to resume
+    /// fetching after a long broker outage): it is rebuilt at the position it had reached, so
+    /// nothing is skipped (error log `topic tail stalled`).
     pub async fn run(self, handler: impl TailHandler, shutdown: CancellationToken) {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-        let consumer = loop {
-            match self.assign().await {
-                Ok(consumer) => break super::ConsumerGuard::new(consumer, "topic tail"),
+        let (mut positions, mut consumer) = loop {
+            let assigned = match self.end_positions().await {
+                Ok(positions) => self
+                    .consumer_at(&positions)
+                    .map(|consumer| (positions, consumer)),
+                Err(error) => Err(error),
+            };
+            match assigned {
+                Ok((positions, consumer)) => {
+                    break (positions, super::ConsumerGuard::new(consumer, "topic tail"));
+                }
                 Err(error) => {
                     tracing::warn!(%error, topics = ?self.topics, "cannot tail the topics yet; retrying");
                     if sleep_or_shutdown(backoff.next_delay(), &shutdown).await {
@@ -87,14 +115,43 @@ impl TopicTail {
         self.assigned.store(true, Ordering::Release);
         tracing::info!(topics = ?self.topics, "tailing topics from their end");
         backoff.reset();
+        let mut last_received = Instant::now();
+        let mut check = tokio::time::interval(self.stall_timeout);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        check.tick().await;
         loop {
             let message = tokio::select! {
                 () = shutdown.cancelled() => break,
+                _ = check.tick() => {
+                    if last_received.elapsed() >= self.stall_timeout
+                        && self.behind(&positions).await
+                    {
+                        tracing::error!(
+                            topics = ?self.topics,
+                            quiet_for = ?last_received.elapsed(),
+                            "topic tail stalled; rebuilding it where it stopped"
+                        );
+                        match self.consumer_at(&positions) {
+                            Ok(rebuilt) => {
+                                consumer.close(false).await;
+                                consumer = super::ConsumerGuard::new(rebuilt, "topic tail");
+                                last_received = Instant::now();
+                            }
+                            Err(error) => tracing::warn!(%error, "cannot rebuild the topic tail"),
+                        }
+                    }
+                    continue;
+                }
                 message = consumer.recv() => message,
             };
             match message {
                 Ok(message) => {
                     backoff.reset();
+                    last_received = Instant::now();
+                    positions.insert(
+                        (message.topic().to_owned(), message.partition()),
+                        message.offset() + 1,
+                    );
                     match ReceivedEvent::from_message(&message) {
                         Ok(event) => handler.handle(event).await,
                         Err(error) => tracing::warn!(
@@ -115,8 +172,7 @@ impl TopicTail {
         consumer.close(false).await;
     }
 
-    /// A consumer positioned at the current end of every partition of the topics.
-    async fn assign(&self) -> Result<StreamConsumer<KafkaContext>, rdkafka::error::KafkaError> {
+    fn client_config(&self) -> rdkafka::ClientConfig {
         let mut config = self.kafka.client_config();
         config
             // Required by librdkafka, never joined: partitions are assigned, not subscribed.
@@ -128,12 +184,17 @@ impl TopicTail {
                 "fetch.wait.max.ms",
                 self.kafka.fetch_wait_max.as_millis().to_string(),
             );
+        config
+    }
+
+    /// The current end of every partition of the topics: where the tail starts.
+    async fn end_positions(&self) -> Result<Positions, rdkafka::error::KafkaError> {
+        let config = self.client_config();
         let physical: Vec<String> = self.topics.iter().map(|t| self.kafka.topic(t)).collect();
         // Metadata and watermarks are blocking calls: look them up off the async workers.
-        let probe_config = config.clone();
-        let positions = tokio::task::spawn_blocking(move || {
-            let probe: BaseConsumer = probe_config.create()?;
-            let mut positions = TopicPartitionList::new();
+        tokio::task::spawn_blocking(move || {
+            let probe: BaseConsumer = config.create()?;
+            let mut positions = Positions::new();
             for topic in &physical {
                 let metadata = probe.fetch_metadata(Some(topic), METADATA_TIMEOUT)?;
                 let partitions = metadata
@@ -149,16 +210,47 @@ impl TopicTail {
                 }
                 for partition in partitions {
                     let (_, high) = probe.fetch_watermarks(topic, partition, METADATA_TIMEOUT)?;
-                    positions.add_partition_offset(topic, partition, Offset::Offset(high))?;
+                    positions.insert((topic.clone(), partition), high);
                 }
             }
             Ok(positions)
         })
         .await
-        .map_err(|_| rdkafka::error::KafkaError::Canceled)??;
-        let consumer: StreamConsumer<KafkaContext> =
-            config.create_with_context(KafkaContext::default())?;
-        consumer.assign(&positions)?;
+        .map_err(|_| rdkafka::error::KafkaError::Canceled)?
+    }
+
+    /// Whether some partition holds records past `positions` (false when that cannot be
+    /// told: the broker is away, and a rebuilt consumer would not fare better).
+    async fn behind(&self, positions: &Positions) -> bool {
+        let config = self.client_config();
+        let positions = positions.clone();
+        tokio::task::spawn_blocking(move || {
+            let Ok(probe) = config.create::<BaseConsumer>() else {
+                return false;
+            };
+            positions.iter().any(|((topic, partition), next)| {
+                probe
+                    .fetch_watermarks(topic, *partition, METADATA_TIMEOUT)
+                    .is_ok_and(|(_, high)| high > *next)
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+
+    /// A consumer assigned at `positions`.
+    fn consumer_at(
+        &self,
+        positions: &Positions,
+    ) -> Result<StreamConsumer<KafkaContext>, rdkafka::error::KafkaError> {
+        let mut list = TopicPartitionList::new();
+        for ((topic, partition), offset) in positions {
+            list.add_partition_offset(topic, *partition, Offset::Offset(*offset))?;
+        }
+        let consumer: StreamConsumer<KafkaContext> = self
+            .client_config()
+            .create_with_context(KafkaContext::default())?;
+        consumer.assign(&list)?;
         Ok(consumer)
     }
 }

@@ -1,5 +1,6 @@
 //! The platform under load while an instance or a dependency goes away, judged by what a user
-//! sees through the gateway: every request answered 2xx, and every event applied once after.
+//! sees through the gateway: every request answered 2xx, every event applied once after, and
+//! every chat listener given every message once, in order.
 
 use std::{
     sync::{Arc, Mutex},
@@ -8,7 +9,8 @@ use std::{
 
 use marquee_common::shutdown::CancellationToken;
 use marquee_testkit::{
-    BrokerProcess, FaultProxy, PostgresProcess, RedisProcess, eventually_async, test_client,
+    BrokerProcess, FaultProxy, PostgresProcess, RedisProcess, WsClient, eventually_async,
+    test_client,
 };
 use serde_json::{Value, json};
 
@@ -175,6 +177,33 @@ async fn a_broker_away_for_a_minute_costs_no_request_and_no_event() {
     })
     .await;
 
+    // A chat room with a listener on each chat instance, and messages sent into it.
+    let token = platform
+        .sign_up_with_profile("chatter@example.com", "Chatter")
+        .await;
+    let room = platform
+        .gateway
+        .post_as(
+            &token,
+            "/v1/chat/rooms",
+            Some(&json!({"name": "Through the outage", "visibility": "public"})),
+        )
+        .await;
+    assert_eq!(room.status(), 201);
+    let room = room.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut listeners = Vec::new();
+    for port in platform.chat_ports {
+        let mut socket = WsClient::connect(port, "/v1/chat/ws", &token).await;
+        socket
+            .send_json(&json!({"type": "join", "room_id": room}))
+            .await;
+        socket.next_of_type("joined").await;
+        listeners.push(tokio::spawn(listen_until_the_end(socket)));
+    }
+    let chat = chat_messages(&platform, &token, &room);
     let (load, registered) = registrations(&platform);
     load.wait_for(10, "registrations before the outage").await;
 
@@ -184,10 +213,68 @@ async fn a_broker_away_for_a_minute_costs_no_request_and_no_event() {
     broker.restore();
     load.wait_for(10, "registrations after the outage").await;
     load.finish_without_failures("around the outage").await;
+    chat.finish_without_failures("around the outage").await;
 
     // Every account gets its profile: UserCreated reached user-service, through the outage.
     let ids = registered.lock().unwrap().clone();
     every_profile_appears(&platform, &ids).await;
+
+    // Every listener got every message of the room once, in order, with no gap.
+    let end = platform
+        .gateway
+        .post_as(
+            &token,
+            &format!("/v1/chat/rooms/{room}/messages"),
+            Some(&json!({"client_msg_id": "the-end", "body": THE_END})),
+        )
+        .await;
+    assert_eq!(end.status(), 201);
+    let last = end.json::<Value>().await.unwrap()["seq"].as_u64().unwrap();
+    for listener in listeners {
+        let seqs = listener.await.unwrap();
+        assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    }
+}
+
+/// The body of the message after which a listener stops.
+const THE_END: &str = "the end";
+
+/// Reads `message` frames (answering pings, also through an outage) until [`THE_END`];
+/// returns their `seq`s as received.
+async fn listen_until_the_end(mut socket: WsClient) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    loop {
+        let message = socket
+            .next_of_type_within("message", Duration::from_secs(180))
+            .await;
+        seqs.push(message["seq"].as_u64().unwrap());
+        if message["body"] == THE_END {
+            return seqs;
+        }
+    }
+}
+
+/// Chat messages sent into `room` through the gateway, four a second: chat stores each with
+/// its event in one transaction, and its instances deliver it when the event comes back.
+fn chat_messages(platform: &Platform, token: &str, room: &str) -> Load {
+    let url = platform
+        .gateway
+        .url(&format!("/v1/chat/rooms/{room}/messages"));
+    let (token, http) = (token.to_owned(), test_client());
+    Load::start(1, Duration::from_millis(250), move |_, n| {
+        let (url, token, http) = (url.clone(), token.clone(), http.clone());
+        async move {
+            let message =
+                json!({"client_msg_id": format!("m-{n}"), "body": format!("message {n}")});
+            let response = http
+                .post(&url)
+                .bearer_auth(&token)
+                .json(&message)
+                .send()
+                .await;
+            outcome("POST /v1/chat/rooms/{room_id}/messages", response)
+        }
+    })
 }
 
 /// Without rate limits of any kind: every request of a load comes from one address (and
