@@ -151,7 +151,7 @@ impl From<diesel::result::Error> for DbError {
     /// line) is the database being unavailable, not a fault of the query: the client is told
     /// to retry (503), and the pool replaces the connection.
     fn from(error: diesel::result::Error) -> Self {
-        if connection_lost(&error) {
+        if is_connection_lost(&error) {
             Self::Unavailable(error.to_string())
         } else {
             Self::Query(error)
@@ -163,7 +163,7 @@ impl From<diesel::result::Error> for DbError {
 /// query: the driver could not send or read (no SQLSTATE), or the server is shutting down
 /// (SQLSTATE class 57, whose code diesel-async does not pass on; its messages are matched,
 /// in the server's default English).
-fn connection_lost(error: &diesel::result::Error) -> bool {
+pub fn is_connection_lost(error: &diesel::result::Error) -> bool {
     use diesel::result::{DatabaseErrorKind, Error};
     const SHUTTING_DOWN: [&str; 3] = [
         "terminating connection due to administrator command",

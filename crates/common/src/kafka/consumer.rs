@@ -74,6 +74,9 @@ pub mod dlq_headers {
 pub struct HandlerError {
     message: String,
     permanent: bool,
+    /// The database connection was lost mid-event: not the event's fault, so the attempt
+    /// does not count towards dead-lettering.
+    database_unavailable: bool,
 }
 
 impl HandlerError {
@@ -82,6 +85,7 @@ impl HandlerError {
         Self {
             message: cause.to_string(),
             permanent: false,
+            database_unavailable: false,
         }
     }
 
@@ -91,6 +95,7 @@ impl HandlerError {
         Self {
             message: cause.to_string(),
             permanent: true,
+            database_unavailable: false,
         }
     }
 
@@ -107,8 +112,13 @@ pub fn uuid_field(field: &str, raw: &str) -> Result<uuid::Uuid, HandlerError> {
 }
 
 impl From<diesel::result::Error> for HandlerError {
+    /// A failed query is transient; one whose connection was lost (a database restart) is
+    /// the database being away, retried like an unreachable database, without counting.
     fn from(error: diesel::result::Error) -> Self {
-        Self::transient(error)
+        Self {
+            database_unavailable: crate::db::is_connection_lost(&error),
+            ..Self::transient(error)
+        }
     }
 }
 
@@ -568,6 +578,9 @@ impl<H: EventHandler> InboxConsumer<H> {
                 Err(AttemptError::Database(error)) => {
                     tracing::warn!(%error, "database unavailable; retrying the event");
                 }
+                Err(AttemptError::Handler(error)) if error.database_unavailable => {
+                    tracing::warn!(%error, "database connection lost; retrying the event");
+                }
                 Err(AttemptError::Handler(error)) => {
                     attempts += 1;
                     self.metrics
@@ -687,5 +700,26 @@ impl<H: EventHandler> InboxConsumer<H> {
                 return None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod handler_error_tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    #[test]
+    fn a_lost_connection_does_not_count_as_a_failed_attempt() {
+        let lost = HandlerError::from(Error::DatabaseError(
+            DatabaseErrorKind::UnableToSendCommand,
+            Box::new("connection closed".to_owned()),
+        ));
+        assert!(lost.database_unavailable && !lost.is_permanent());
+        let conflict = HandlerError::from(Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            Box::new("duplicate key value".to_owned()),
+        ));
+        assert!(!conflict.database_unavailable && !conflict.is_permanent());
     }
 }
