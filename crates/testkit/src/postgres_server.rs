@@ -177,22 +177,38 @@ impl Drop for PostgresProcess {
     }
 }
 
-/// Where the PostgreSQL server binaries are.
+/// Where the PostgreSQL server binaries are: `pg_config --bindir`, else the newest
+/// `/usr/lib/postgresql/<version>/bin` (Debian and Ubuntu keep them there, off `PATH`).
 async fn bindir() -> PathBuf {
-    let output = Command::new("pg_config")
+    let has_tools = |dir: &Path| dir.join("initdb").exists() && dir.join("pg_ctl").exists();
+    let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
         .await
-        .unwrap_or_else(|e| {
-            panic!("pg_config not found ({e}); install the PostgreSQL server package")
-        });
-    let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    assert!(
-        dir.join("initdb").exists() && dir.join("pg_ctl").exists(),
-        "no initdb and pg_ctl in {} (pg_config --bindir); install the PostgreSQL server package",
-        dir.display()
-    );
-    dir
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+        .filter(|dir| has_tools(dir));
+    if let Some(dir) = from_pg_config {
+        return dir;
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| has_tools(dir))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, dir)| dir).unwrap_or_else(|| {
+        panic!(
+            "no initdb and pg_ctl (neither `pg_config --bindir` nor /usr/lib/postgresql/*/bin); \
+             install the PostgreSQL server package"
+        )
+    })
 }
 
 fn running_as_root() -> bool {
