@@ -117,25 +117,14 @@ pub fn configure(
     }
 }
 
-/// The default service of every app: an unknown path is a 404 problem. (A known path asked
-/// with a method it does not serve is answered by its resource: see
-/// [`method_not_allowed_problem`].) A 405 here means a route registered with a method guard
-/// on the resource itself, which cannot say what it allows: register routes as
-/// `web::resource(path).get(…)` instead.
-pub async fn not_found(req: actix_web::HttpRequest) -> Problem {
-    if req.match_pattern().is_some() {
-        method_not_allowed()
-    } else {
-        Problem::not_found("route_not_found", "No such route")
-    }
-}
-
-fn method_not_allowed() -> Problem {
-    Problem::new(
-        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "This route does not serve that method",
-    )
+/// The default service of every app: an unknown path is a 404 problem.
+///
+/// A known path asked with a method it does not serve never gets here: its resource answers
+/// 405 with `Allow` ([`method_not_allowed_problem`]). That holds only for routes registered
+/// as `web::resource(path).get(…)`; `App::route(path, …)` puts the method guard on the
+/// resource itself, and a wrong method would fall through to this 404.
+pub async fn not_found() -> Problem {
+    Problem::not_found("route_not_found", "No such route")
 }
 
 /// Middleware (`App::wrap(from_fn(http::method_not_allowed_problem))`): actix answers a
@@ -156,7 +145,11 @@ pub async fn method_not_allowed_problem(
     {
         return Ok(response.map_into_left_body());
     }
-    let mut problem = method_not_allowed();
+    let mut problem = Problem::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This route does not serve that method",
+    );
     if let Some(allow) = response.headers().get(header::ALLOW) {
         problem = problem.with_header(header::ALLOW, allow.clone());
     }

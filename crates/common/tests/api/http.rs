@@ -46,6 +46,7 @@ macro_rules! app {
                 .service(web::resource("/v1/things").post(create))
                 .service(web::resource("/v1/things/{id}").get(get))
                 .service(web::resource("/v1/broken").get(broken))
+                .service(web::scope("/v1/scoped").service(web::resource("/{id}").get(get)))
                 .default_service(web::to(http::not_found))
                 .wrap(from_fn(http::method_not_allowed_problem))
                 .wrap(from_fn(http::header_limits::middleware))
@@ -121,6 +122,12 @@ async fn bad_input_of_every_kind_is_a_clear_4xx_problem() {
         ),
         (
             test::TestRequest::get().uri("/v1/nowhere"),
+            404,
+            "route_not_found",
+        ),
+        (
+            // Inside a scope, under no resource of it.
+            test::TestRequest::get().uri("/v1/scoped/a/b"),
             404,
             "route_not_found",
         ),
