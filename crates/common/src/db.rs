@@ -385,7 +385,8 @@ pub async fn connection(pool: &PgPool) -> Result<PgConn, DbError> {
 }
 
 /// Runs `work` in one transaction on a pooled connection: committed when it returns `Ok`,
-/// rolled back when it returns `Err` (or panics).
+/// rolled back when it returns `Err` (or panics). A commit that enqueued outbox events wakes
+/// the relay ([`outbox::wake_after_commit`](crate::kafka::outbox::wake_after_commit)).
 ///
 /// ```ignore
 /// db::transaction(&pool, |conn| Box::pin(async move {
@@ -401,7 +402,8 @@ where
     R: Send,
 {
     let mut conn = connection(pool).await?;
-    conn.transaction(async move |conn| work(conn).await).await
+    crate::kafka::outbox::wake_after_commit(conn.transaction(async move |conn| work(conn).await))
+        .await
 }
 
 /// How long a replica that failed is left alone before it is tried again.

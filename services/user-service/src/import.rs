@@ -177,6 +177,11 @@ pub async fn run(
     } else {
         0
     };
+    if events > 0 {
+        // Delivered at commit: the service's relay publishes the events at once.
+        let wake = format!("NOTIFY {}", marquee_common::kafka::outbox::WAKE_CHANNEL);
+        transaction.batch_execute(&wake).await?;
+    }
     transaction.commit().await?;
     if imported > 0 {
         // Fresh statistics, so the planner keeps choosing the index plans after a big load.

@@ -619,7 +619,7 @@ impl<H: EventHandler> InboxConsumer<H> {
         let group = self.config.group.as_str();
         let logical_topic = self.kafka.logical_topic(&event.topic);
         let handler = &self.handler;
-        conn.transaction(async move |conn| {
+        super::outbox::wake_after_commit(conn.transaction(async move |conn| {
             let inserted = diesel::insert_into(inbox::table)
                 .values((
                     inbox::consumer_group.eq(group),
@@ -638,7 +638,7 @@ impl<H: EventHandler> InboxConsumer<H> {
                 .await
                 .map_err(AttemptError::Handler)?;
             Ok(Outcome::Applied)
-        })
+        }))
         .await
     }
 

@@ -12,6 +12,22 @@
 //! The event id (`ce_id`), time and the current trace context are fixed here, at enqueue
 //! time; the [`relay`](super::relay) publishes the row later, as often as it must, with the
 //! same id, which is what lets consumers drop duplicates.
+//!
+//! ## Waking the relay
+//!
+//! A transaction run by [`db::transaction`](crate::db::transaction) (or by the inbox consumer)
+//! that enqueued events wakes this process's relay as soon as it has committed, in process
+//! ([`wake_after_commit`]). When the active relay runs in another replica, the local standby
+//! forwards the wake-up with one `NOTIFY marquee_outbox` for every burst of commits. Rows
+//! written any other way are published at the relay's next poll (`OUTBOX_POLL_INTERVAL`) or on
+//! an explicit `NOTIFY marquee_outbox`.
+//!
+//! Why not a trigger that notifies: PostgreSQL serialises the commits of every transaction
+//! that issued a `NOTIFY`, cluster-wide (one lock held through the commit's WAL flush), so a
+//! notifying trigger on the outbox made every event-writing commit of every service queue
+//! behind the others.
+
+use std::{cell::Cell, future::Future, sync::LazyLock};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -20,6 +36,43 @@ use marquee_proto_events::Event;
 use uuid::Uuid;
 
 use crate::{schema::outbox, telemetry};
+
+/// The `LISTEN`/`NOTIFY` channel that wakes the active relay from another process.
+pub const WAKE_CHANNEL: &str = "marquee_outbox";
+
+/// Commits that wrote outbox rows in this process; relays wait on it.
+static COMMITTED: LazyLock<tokio::sync::Notify> = LazyLock::new(tokio::sync::Notify::new);
+
+tokio::task_local! {
+    /// Set by every enqueue inside [`wake_after_commit`].
+    static ENQUEUED: Cell<bool>;
+}
+
+/// Runs `transaction` (a future that commits when it returns `Ok`); when it committed and
+/// enqueued events, wakes this process's relays.
+pub async fn wake_after_commit<R, E>(
+    transaction: impl Future<Output = Result<R, E>>,
+) -> Result<R, E> {
+    let (result, enqueued) = ENQUEUED
+        .scope(Cell::new(false), async {
+            let result = transaction.await;
+            (result, ENQUEUED.with(Cell::get))
+        })
+        .await;
+    if enqueued && result.is_ok() {
+        COMMITTED.notify_waiters();
+    }
+    result
+}
+
+/// The signal [`wake_after_commit`] raises, for the relay.
+pub(crate) fn commits() -> &'static tokio::sync::Notify {
+    &COMMITTED
+}
+
+fn note_enqueued() {
+    let _ = ENQUEUED.try_with(|enqueued| enqueued.set(true));
+}
 
 /// An event ready to be written to the outbox.
 #[derive(Debug, Clone, Insertable)]
@@ -65,6 +118,7 @@ pub async fn enqueue_row(conn: &mut AsyncPgConnection, row: NewOutboxEvent) -> Q
         .values(row)
         .execute(conn)
         .await?;
+    note_enqueued();
     Ok(event_id)
 }
 
@@ -78,6 +132,7 @@ pub async fn enqueue_all(
         .values(rows)
         .execute(conn)
         .await?;
+    note_enqueued();
     Ok(ids)
 }
 

@@ -6,9 +6,11 @@
 //! retrying the lock every poll interval; when the active one dies, its connection closes,
 //! the lock is released, and a standby takes over within one interval.
 //!
-//! The active relay is woken by `NOTIFY marquee_outbox` (a trigger fires it when a
-//! transaction that wrote outbox rows commits) and also polls every `OUTBOX_POLL_INTERVAL`,
-//! so a lost notification delays an event but never strands it. It reads the oldest
+//! The active relay is woken as soon as a transaction that wrote outbox rows commits: in
+//! process when the commit happened in its own replica, by `NOTIFY marquee_outbox` from the
+//! standby relay of the replica where it happened (see [`outbox`](super::outbox#waking-the-relay)).
+//! It also polls every `OUTBOX_POLL_INTERVAL`, so a lost wake-up delays an event but never
+//! strands it. It reads the oldest
 //! rows, sends them all with an idempotent producer (`acks=all`), awaits every acknowledgement
 //! and deletes the acknowledged rows — the outbox holds only what is not yet published. Two
 //! batches overlap: while the broker acknowledges one, the next is read and sent. A
@@ -59,8 +61,7 @@ const RELAY_LOCK_KEY: i64 = 0x6d61_7271_7565_656f;
 /// How often the backlog gauges are refreshed while the relay is busy.
 const BACKLOG_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The channel the outbox trigger notifies.
-const CHANNEL: &str = "marquee_outbox";
+use outbox::WAKE_CHANNEL as CHANNEL;
 
 /// Relay settings.
 #[derive(Debug, Clone)]
@@ -235,17 +236,8 @@ impl OutboxRelay {
     /// a failure of the session's connection (`Err`).
     async fn session(&self, shutdown: &CancellationToken) -> Result<(), SessionError> {
         let mut conn = crate::db::connect(self.database_url.expose_secret()).await?;
-        loop {
-            let locked = diesel::select(pg_try_advisory_lock(RELAY_LOCK_KEY))
-                .get_result(&mut conn)
-                .await?;
-            if locked {
-                break;
-            }
-            self.refresh_backlog(&mut conn).await?;
-            if sleep_or_shutdown(self.config.poll_interval, shutdown).await {
-                return Ok(());
-            }
+        if self.stand_by(&mut conn, shutdown).await? {
+            return Ok(());
         }
         tracing::info!("outbox relay is active");
         self.metrics.active.set(1);
@@ -259,6 +251,9 @@ impl OutboxRelay {
         let mut last_backlog_refresh = Instant::now();
         // Two batches overlap: while the broker acknowledges one, the next is read and sent.
         let mut unsettled: Option<InFlight> = None;
+        // Armed before every read, so a commit that lands after the read still wakes the wait.
+        let mut committed = std::pin::pin!(outbox::commits().notified());
+        committed.as_mut().enable();
         while !shutdown.is_cancelled() {
             let sending: &[i64] = unsettled.as_ref().map_or(&[], |batch| &batch.ids);
             let batch: Vec<PendingEvent> = table::table
@@ -272,9 +267,12 @@ impl OutboxRelay {
                 let Some(previous) = unsettled.take() else {
                     self.refresh_backlog(&mut conn).await?;
                     last_backlog_refresh = Instant::now();
-                    if wait_for_wakeup(&mut conn, self.config.poll_interval, shutdown).await? {
+                    let poll = self.config.poll_interval;
+                    if wait_for_wakeup(&mut conn, committed.as_mut(), poll, shutdown).await? {
                         return Ok(());
                     }
+                    committed.set(outbox::commits().notified());
+                    committed.as_mut().enable();
                     continue;
                 };
                 previous
@@ -330,6 +328,40 @@ impl OutboxRelay {
             }
         }
         Ok(())
+    }
+
+    /// Waits until this relay holds the advisory lock (`Ok(false)`) or shutdown (`Ok(true)`),
+    /// trying every poll interval. Meanwhile every burst of local commits that enqueued
+    /// events is forwarded to the active relay with one `NOTIFY`.
+    async fn stand_by(
+        &self,
+        conn: &mut AsyncPgConnection,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, SessionError> {
+        let mut committed = std::pin::pin!(outbox::commits().notified());
+        committed.as_mut().enable();
+        loop {
+            let locked = diesel::select(pg_try_advisory_lock(RELAY_LOCK_KEY))
+                .get_result(&mut *conn)
+                .await?;
+            if locked {
+                return Ok(false);
+            }
+            self.refresh_backlog(conn).await?;
+            let next_attempt = tokio::time::Instant::now() + self.config.poll_interval;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(true),
+                    () = tokio::time::sleep_until(next_attempt) => break,
+                    () = committed.as_mut() => {
+                        // Re-armed first: commits during the NOTIFY are forwarded by the next.
+                        committed.set(outbox::commits().notified());
+                        committed.as_mut().enable();
+                        diesel::sql_query(format!("NOTIFY {CHANNEL}")).execute(&mut *conn).await?;
+                    }
+                }
+            }
+        }
     }
 
     /// Hands every row of `batch` to the producer without waiting for the broker.
@@ -472,9 +504,11 @@ async fn warm_up(producer: &Producer) {
 /// How long a stopping relay still waits for the broker to acknowledge what it sent.
 const SHUTDOWN_SETTLE_GRACE: Duration = Duration::from_secs(2);
 
-/// Waits for a notification, the poll interval, or shutdown (`Ok(true)`).
+/// Waits for a local commit, a notification from another replica, the poll interval, or
+/// shutdown (`Ok(true)`).
 async fn wait_for_wakeup(
     conn: &mut AsyncPgConnection,
+    committed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
     poll_interval: Duration,
     shutdown: &CancellationToken,
 ) -> QueryResult<bool> {
@@ -482,6 +516,7 @@ async fn wait_for_wakeup(
     tokio::select! {
         () = shutdown.cancelled() => return Ok(true),
         () = tokio::time::sleep(poll_interval) => {}
+        () = committed => {}
         notification = notifications.next() => {
             if let Some(Err(error)) = notification {
                 return Err(error);

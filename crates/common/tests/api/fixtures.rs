@@ -212,13 +212,17 @@ pub fn fast_relay_config() -> RelayConfig {
 }
 
 pub fn start_relay(db: &TestDatabase, topics: &TestTopics) -> Running {
+    start_relay_with(db, topics, fast_relay_config())
+}
+
+pub fn start_relay_with(db: &TestDatabase, topics: &TestTopics, config: RelayConfig) -> Running {
     marquee_testkit::init_logs();
     let metrics = Metrics::new();
     let relay = OutboxRelay::new(
         db.secret_url(),
         topics.config.clone(),
         "test-service",
-        fast_relay_config(),
+        config,
         &metrics,
     );
     let shutdown = CancellationToken::new();

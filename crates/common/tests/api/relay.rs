@@ -192,6 +192,66 @@ async fn a_standby_relay_takes_over_when_the_active_one_dies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_wakes_the_active_relay_at_once_and_a_standby_forwards_the_wake_up() {
+    use futures::StreamExt;
+
+    let (db, topics) = backbone().await;
+    let collector = collect_published(&topics).await;
+    // Polls so rare that only a wake-up can publish within the test's bound.
+    let poll = Duration::from_secs(120);
+    let sleepy = marquee_common::kafka::relay::RelayConfig {
+        poll_interval: poll,
+        ..fast_relay_config()
+    };
+    let active = start_relay_with(&db, &topics, sleepy.clone());
+    eventually(WAIT, "the first relay to become active", || {
+        (active.metrics.value("outbox_relay_active", &[]) == Some(1.0)).then_some(())
+    })
+    .await;
+    let bound = poll / 4;
+    let started = std::time::Instant::now();
+    enqueue_each(&db, [update("ada", 1)]).await;
+    collector.wait_for(1, bound).await;
+    assert!(started.elapsed() < bound, "woken, not polled");
+
+    // A standby relay forwards its replica's commits to the active one (here it would have
+    // heard them in process anyway): what another replica's active relay listens for.
+    let standby = start_relay_with(&db, &topics, sleepy);
+    let mut listener = db.connection().await;
+    diesel_async::RunQueryDsl::execute(
+        diesel::sql_query(format!("LISTEN {}", outbox::WAKE_CHANNEL)),
+        &mut listener,
+    )
+    .await
+    .expect("listen");
+    let mut notifications = std::pin::pin!(listener.notifications_stream());
+    let started = std::time::Instant::now();
+    let mut version = 1;
+    // The standby hears commits once it has connected; until then, commit again.
+    let forwarded = loop {
+        version += 1;
+        enqueue_each(&db, [update("ada", version)]).await;
+        let heard = tokio::time::timeout(Duration::from_millis(500), notifications.next()).await;
+        if let Ok(notification) = heard {
+            break notification;
+        }
+        assert!(
+            started.elapsed() < bound,
+            "the standby never forwarded a commit"
+        );
+    };
+    assert!(matches!(forwarded, Some(Ok(_))), "{forwarded:?}");
+    collector.wait_for(version as usize, bound).await;
+    assert_eq!(
+        standby.metrics.value("outbox_published_total", &[]),
+        Some(0.0),
+        "published by the active relay"
+    );
+    active.stop().await;
+    standby.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_trace_context_at_enqueue_time_travels_as_traceparent() {
     let (db, topics) = backbone().await;
     let collector = collect_published(&topics).await;
