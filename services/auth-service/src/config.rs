@@ -93,9 +93,10 @@ pub struct Config {
     pub bootstrap_admin: Option<BootstrapAdmin>,
     /// `BCRYPT_COST` (default 12, 4–31).
     pub bcrypt_cost: u32,
-    /// `HASH_THREADS` (default: CPUs) and `HASH_QUEUE` (default 64): the hashing pool.
+    /// `HASH_THREADS` (default: CPUs − 1, at least 1) and `HASH_QUEUE` (default: what the
+    /// threads finish within 1 s): the hashing pool, see [`crate::hashing`].
     pub hash_threads: usize,
-    pub hash_queue: usize,
+    pub hash_queue: Option<usize>,
 }
 
 impl Config {
@@ -168,8 +169,15 @@ impl Config {
             consumer: ConsumerConfig::from_env(env, SERVICE, &[topics::USERS_V1])?,
             bootstrap_admin,
             bcrypt_cost: bcrypt_cost(env)?,
-            hash_threads: in_range("HASH_THREADS", env.or("HASH_THREADS", cpus)?, 1..=256)?,
-            hash_queue: in_range("HASH_QUEUE", env.or("HASH_QUEUE", 64)?, 0..=100_000)?,
+            hash_threads: in_range(
+                "HASH_THREADS",
+                env.or("HASH_THREADS", cpus.saturating_sub(1).max(1))?,
+                1..=256,
+            )?,
+            hash_queue: env
+                .optional::<usize>("HASH_QUEUE")?
+                .map(|queue| in_range("HASH_QUEUE", queue, 0..=100_000))
+                .transpose()?,
         })
     }
 }

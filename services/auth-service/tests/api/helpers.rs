@@ -80,7 +80,7 @@ pub fn test_config(db: &TestDatabase, topics: &TestTopics, keys_dir: PathBuf) ->
         // The cheapest bcrypt cost: tests check behaviour, not hashing strength.
         bcrypt_cost: 4,
         hash_threads: 2,
-        hash_queue: 32,
+        hash_queue: Some(32),
     }
 }
 

@@ -11,7 +11,7 @@ async fn a_saturated_hashing_pool_sheds_load_with_503() {
     let app = spawn_app_with(|config| {
         config.bcrypt_cost = 12;
         config.hash_threads = 1;
-        config.hash_queue = 0;
+        config.hash_queue = Some(0);
     })
     .await;
     let bodies: Vec<Value> = (0..8)
