@@ -6,7 +6,7 @@
 use std::{
     io::{Read, Write},
     net::{TcpStream, ToSocketAddrs},
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -23,6 +23,8 @@ pub struct Dependencies {
     redis_url: String,
     brokers: String,
     tansu: Option<PathBuf>,
+    /// The broker is a local tansu (`KAFKA_BROKERS` unset), not a Kafka given by the user.
+    local_tansu: bool,
     started_broker: Option<Child>,
 }
 
@@ -40,6 +42,7 @@ impl Dependencies {
             redis_url,
             brokers: LOCAL_BROKER.to_owned(),
             tansu: None,
+            local_tansu: false,
             started_broker: None,
         };
         if let Ok(brokers) = std::env::var("KAFKA_BROKERS") {
@@ -63,6 +66,7 @@ impl Dependencies {
             ensure_tansu,
         )?;
         deps.tansu = Some(tansu.clone());
+        deps.local_tansu = true;
         if reachable(LOCAL_BROKER).is_ok() {
             println!("==> a broker is already listening on {LOCAL_BROKER}; using it");
         } else {
@@ -87,6 +91,11 @@ impl Dependencies {
     /// `KAFKA_BROKERS` for the services.
     pub fn brokers(&self) -> &str {
         &self.brokers
+    }
+
+    /// Whether the broker is the local tansu, not one given by `KAFKA_BROKERS`.
+    pub fn uses_tansu(&self) -> bool {
+        self.local_tansu
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {
@@ -254,6 +263,48 @@ fn path_candidates(name: &str) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The path of `binary` (on `PATH`, or in `/usr/sbin`, `/usr/bin`), installing Debian's
+/// `package` with apt-get when it is missing (as root; otherwise a hint to do it).
+pub fn ensure_debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
+    let find = || {
+        on_path(binary).or_else(|| {
+            ["/usr/sbin", "/usr/bin"]
+                .iter()
+                .map(|dir| Path::new(dir).join(binary))
+                .find(|path| path.is_file())
+        })
+    };
+    if let Some(path) = find() {
+        return Ok(path);
+    }
+    step(
+        &format!("installing {package} from Debian (for {binary})"),
+        || {
+            let install = || {
+                Command::new("apt-get")
+                    .args(["install", "-y", "--no-install-recommends", package])
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .stdout(Stdio::null())
+                    .status()
+            };
+            let installed = install().is_ok_and(|status| status.success())
+                || (Command::new("apt-get")
+                    .arg("update")
+                    .stdout(Stdio::null())
+                    .status()
+                    .is_ok_and(|status| status.success())
+                    && install().is_ok_and(|status| status.success()));
+            if !installed {
+                bail!(
+                    "cannot install {package}; install it yourself: sudo apt-get install -y {package}"
+                );
+            }
+            Ok(())
+        },
+    )?;
+    find().with_context(|| format!("{package} is installed but {binary} is not found"))
 }
 
 /// The first file called `name` on `PATH`.

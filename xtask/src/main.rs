@@ -8,7 +8,8 @@
 //! - `cargo xtask up [--release] [--port N] [--services-from N]`: the whole platform
 //!   locally: dependencies, topics, databases, dev keys, auth, user, movies, two chat
 //!   instances and the gateway, until Ctrl-C ([`stack`]).
-//! - `cargo xtask bench`: the same dependencies, then the benchmarks (optimised builds); the
+//! - `cargo xtask bench [--quick] [SUITE…]`: the same dependencies, then the benchmarks
+//!   (optimised builds), each beside its reference measured in the same run ([`bench`]); the
 //!   figures and how to read them are in `docs/benchmarks.md`.
 //! - `cargo xtask deps`: only checks and prepares the dependencies, then stops what it started.
 //! - `cargo xtask check-deploy`: Dockerfiles, compose, Kubernetes manifests, Terraform and the
@@ -17,6 +18,7 @@
 //! Every step prints a progress line; any failure says what is missing and how to fix it, and
 //! exits non-zero. Whatever xtask started, it stops.
 
+mod bench;
 mod deploy_checks;
 mod deps;
 mod postgres;
@@ -47,7 +49,7 @@ fn run() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match command.as_str() {
         "test" => test(&rest),
-        "bench" => bench(&rest),
+        "bench" => bench::run(&bench::Options::parse(&rest)?),
         "up" => stack::up(&stack::Options::parse(&rest)?),
         "deps" => deps::Dependencies::prepare().map(drop),
         "check-deploy" => deploy_checks::run(&stack::workspace_root()?),
@@ -66,7 +68,8 @@ commands:
   test [ARGS...]   check dependencies, start the broker if needed, run the whole test suite
                    (every test, even after a failure), then print the slowest tests and the
                    total time (ARGS go to cargo nextest / cargo test)
-  bench [ARGS...]  dependencies, then the benchmarks in release mode (see docs/benchmarks.md)
+  bench [--quick] [events|gateway|bcrypt]...
+                   dependencies, then the benchmarks in release mode (see docs/benchmarks.md)
   up [FLAGS]       the whole platform locally until Ctrl-C: dependencies, topics, databases,
                    dev keys, auth, user, movies, chat (twice) and the gateway
                      --release            optimised builds
@@ -139,23 +142,7 @@ fn test(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-fn bench(extra: &[String]) -> Result<()> {
-    let deps = deps::Dependencies::prepare()?;
-    let mut command = Command::new("cargo");
-    command
-        .args(["bench", "-p", "marquee-common", "--bench", "outbox"])
-        .args(extra)
-        .envs(deps.env());
-    println!("==> running the benchmarks: {}", describe(&command));
-    let status = command.status().context("cannot run cargo")?;
-    drop(deps);
-    if !status.success() {
-        bail!("the benchmarks failed ({status})");
-    }
-    Ok(())
-}
-
-fn describe(command: &Command) -> String {
+pub(crate) fn describe(command: &Command) -> String {
     std::iter::once(command.get_program().to_string_lossy().into_owned())
         .chain(command.get_args().map(|a| a.to_string_lossy().into_owned()))
         .collect::<Vec<_>>()

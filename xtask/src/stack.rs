@@ -261,8 +261,17 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
         if std::env::var_os("LOG_FORMAT").is_none() {
             env.push(("LOG_FORMAT", "pretty".to_owned()));
         }
+        // tansu holds an empty fetch for the whole wait instead of answering when data comes
+        // (docs/benchmarks.md): the built-in 100 ms would add ~150 ms to every event's trip.
+        if std::env::var_os("KAFKA_FETCH_WAIT_MAX").is_none() && deps.uses_tansu() {
+            env.push(("KAFKA_FETCH_WAIT_MAX", "10ms".to_owned()));
+        }
         if let Some(database) = database {
             env.push(("DATABASE_URL", server.database_url(database)));
+            // The budget of docs/operations.md for one 2–4-core machine.
+            if std::env::var_os("DATABASE_MAX_CONNECTIONS").is_none() {
+                env.push(("DATABASE_MAX_CONNECTIONS", "6".to_owned()));
+            }
         }
         env
     };
