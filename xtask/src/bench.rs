@@ -17,6 +17,7 @@
 //! printed. The table also goes to `<target>/bench/report.md`.
 
 use std::{
+    io::{BufRead, BufReader},
     net::{TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -93,7 +94,7 @@ pub fn run(options: &Options) -> Result<()> {
         match suite {
             Suite::Bcrypt => bcrypt(&mut report)?,
             Suite::Gateway => gateway(options, &root, &out, &deps, &mut report)?,
-            Suite::Events => events(options, &deps)?,
+            Suite::Events => events(options, &deps, &mut report)?,
         }
     }
     drop(deps);
@@ -135,8 +136,9 @@ fn machine() -> String {
     format!("{model}, {cores} cores, {memory_gib:.0} GiB")
 }
 
-/// The event backbone benchmark (criterion-free, prints its own figures).
-fn events(options: &Options, deps: &Dependencies) -> Result<()> {
+/// The event backbone benchmark (criterion-free): its output is shown as it comes, and its
+/// lines after the first table heading go into the report.
+fn events(options: &Options, deps: &Dependencies, report: &mut Report) -> Result<()> {
     let mut command = Command::new("cargo");
     command
         .args(["bench", "-p", "marquee-common", "--bench", "outbox"])
@@ -149,7 +151,29 @@ fn events(options: &Options, deps: &Dependencies) -> Result<()> {
         command.env("KAFKA_FETCH_WAIT_MAX", "10ms");
     }
     println!("==> events: {}", crate::describe(&command));
-    let status = command.status().context("cannot run cargo")?;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run cargo")?;
+    let output = child.stdout.take().context("no output from cargo bench")?;
+    // The bench prints "name: figure" lines, then a Markdown table (cargo's own lines go to
+    // stderr).
+    let (mut notes, mut table) = (Vec::new(), Vec::new());
+    for line in BufReader::new(output).lines() {
+        let line = line?;
+        println!("{line}");
+        if line.starts_with('|') {
+            table.push(line);
+        } else if line.contains(':') {
+            notes.push(format!("- {line}"));
+        }
+    }
+    let status = child.wait()?;
+    report.line("## Event backbone (crates/common/benches/outbox.rs)\n");
+    for line in notes.iter().chain([&String::new()]).chain(&table) {
+        report.line(line);
+    }
+    report.line("");
     if !status.success() {
         bail!("the event backbone benchmark failed ({status})");
     }
