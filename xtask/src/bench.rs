@@ -429,34 +429,31 @@ fn duration_ms(text: &str) -> Option<f64> {
     })
 }
 
-/// User + system CPU seconds of a process (Linux `/proc/<pid>/stat`, in clock ticks of
-/// 1/100 s), 0 when it cannot be read.
+/// User + system CPU seconds of a process, 0 when it cannot be read.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    ticks(11)
-        .zip(ticks(12))
-        .map_or(0.0, |(u, s)| (u + s) / 100.0)
+    // utime and stime: fields 14 and 15 of /proc/<pid>/stat.
+    stat_seconds(&format!("/proc/{pid}/stat"), 14)
 }
 
 /// CPU seconds of this process's finished (waited-for) children.
 fn children_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // cutime and cstime: fields 16 and 17.
+    stat_seconds("/proc/self/stat", 16)
+}
+
+/// The sum of fields `field` and `field + 1` (1-based, as in proc(5)) of a Linux `stat`
+/// file, in clock ticks of 1/100 s, as seconds; 0 when it cannot be read.
+fn stat_seconds(path: &str, field: usize) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields 3 and later follow the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
-    // cutime and cstime: fields 16 and 17 of the line.
-    ticks(13)
-        .zip(ticks(14))
-        .map_or(0.0, |(u, s)| (u + s) / 100.0)
+    let ticks = |field: usize| fields.get(field - 3).and_then(|f| f.parse::<f64>().ok());
+    ticks(field)
+        .zip(ticks(field + 1))
+        .map_or(0.0, |(user, system)| (user + system) / 100.0)
 }
 
 /// Builds `packages`' binaries optimised; returns the folder they are in.
