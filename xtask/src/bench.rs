@@ -642,6 +642,16 @@ Transfer/sec:      5.00MB";
     }
 
     #[test]
+    fn cpu_time_is_read_from_proc() {
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(200) {
+            std::hint::black_box(0u64);
+        }
+        assert!(cpu_seconds(std::process::id()) > 0.0);
+        assert_eq!(cpu_seconds(u32::MAX), 0.0, "no such process");
+    }
+
+    #[test]
     fn medians() {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&mut [4.0, 1.0]), 2.5);
