@@ -168,16 +168,29 @@ impl Accounts {
         {
             return Err(ApiError::Locked(wait));
         }
-        let mut conn = db::connection(&self.pool).await?;
-        let account = credentials::find_by_email(&mut conn, &email).await?;
-        drop(conn);
-        let matches = self
-            .hasher
-            .verify(
-                &password,
-                account.as_ref().map(|a| a.password_hash.as_str()),
-            )
-            .await?;
+        let checked = async {
+            let mut conn = db::connection(&self.pool).await?;
+            let account = credentials::find_by_email(&mut conn, &email).await?;
+            drop(conn);
+            let matches = self
+                .hasher
+                .verify(
+                    &password,
+                    account.as_ref().map(|a| a.password_hash.as_str()),
+                )
+                .await?;
+            Ok::<_, ApiError>((account, matches))
+        };
+        let (account, matches) = match checked.await {
+            Ok(checked) => checked,
+            Err(error) => {
+                // The password was never checked: the attempt does not count.
+                if let Err(redis) = self.throttle.abandon(&email).await {
+                    tracing::warn!(error = %redis, "cannot take back an unchecked sign-in attempt");
+                }
+                return Err(error);
+            }
+        };
         let account = match account {
             Some(account) if matches && account.disabled_at.is_none() => account,
             // The attempt was counted when it began.

@@ -3,8 +3,9 @@
 //! Attempts are counted per e-mail address — whether or not an account has it, so the lock
 //! itself never tells an attacker which addresses exist. Each attempt is counted *before* its
 //! password is checked ([`LoginThrottle::begin`], one atomic script), and only a success
-//! takes it back ([`LoginThrottle::clear`]): many guesses fired in parallel cannot all slip
-//! in before the first of them is recorded. From the [`LockoutPolicy::threshold`]-th
+//! takes it back ([`LoginThrottle::clear`]) — or an attempt that ended before its password was
+//! checked ([`LoginThrottle::abandon`]: shed by the hashing pool, database away): many
+//! guesses fired in parallel cannot all slip in before the first of them is recorded. From the [`LockoutPolicy::threshold`]-th
 //! consecutive unsuccessful attempt on, each attempt locks the address for the next step of
 //! [`LockoutPolicy::schedule`] (1 s, 3 s, 5 s, 10 s, then doubling up to 15 min). While locked,
 //! every attempt — right password or not — is answered 429 with `Retry-After`, without
@@ -77,6 +78,16 @@ end
 return 0
 ";
 
+/// KEYS: failures, lock. ARGV: threshold. Takes back one counted attempt; when that brings
+/// the count below the threshold, the lock it set goes too. Returns the count left.
+static ABANDON: LazyLock<Script> = LazyLock::new(|| Script::new(ABANDON_LUA));
+const ABANDON_LUA: &str = r"
+local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
+if failures > 0 then failures = redis.call('DECR', KEYS[1]) end
+if failures < tonumber(ARGV[1]) then redis.call('DEL', KEYS[2]) end
+return failures
+";
+
 /// How long unsuccessful attempts are remembered.
 const FAILURE_MEMORY: Duration = Duration::from_secs(24 * 3600);
 
@@ -115,6 +126,21 @@ impl LoginThrottle {
         }
         let locked_ms: u64 = invocation.invoke_async(&mut self.redis.clone()).await?;
         Ok((locked_ms > 0).then(|| Duration::from_millis(locked_ms)))
+    }
+
+    /// An attempt that ended before its password was checked (the hashing pool shed it, the
+    /// database was away): it is not counted. Nothing was learnt about the password, so
+    /// taking it back gives a guesser nothing, while counting it would lock out people whose
+    /// sign-ins a storm merely turned away.
+    pub async fn abandon(&self, email: &Email) -> RedisResult<()> {
+        let (failures, lock) = keys(email);
+        let _left: i64 = ABANDON
+            .key(failures)
+            .key(lock)
+            .arg(self.policy.threshold)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(())
     }
 
     /// A success: the count starts over.

@@ -97,3 +97,50 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     assert!(document["components"]["schemas"]["Problem"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_shed_by_a_busy_pool_do_not_lock_the_address() {
+    // One hash at a time and nobody waiting, kept busy by someone else signing in.
+    let app = std::sync::Arc::new(
+        spawn_app_with(|config| {
+            config.bcrypt_cost = 12;
+            config.hash_threads = 1;
+            config.hash_queue = Some(0);
+        })
+        .await,
+    );
+    let (busy, target) = (email(), email());
+    app.register(&busy, PASSWORD).await;
+    app.register(&target, PASSWORD).await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let blocker = tokio::spawn({
+        let (app, stop) = (app.clone(), stop.clone());
+        let body = json!({"email": busy, "password": PASSWORD});
+        async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                app.post("/v1/auth/login", &body).await;
+            }
+        }
+    });
+
+    // Past the lock threshold (5) of consecutive sheds: counted, they would lock the
+    // address and the next attempt would be 429.
+    let body = json!({"email": target, "password": PASSWORD});
+    let mut shed_in_a_row = 0;
+    for _ in 0..200 {
+        let response = app.post("/v1/auth/login", &body).await;
+        match response.status().as_u16() {
+            503 => shed_in_a_row += 1,
+            200 => shed_in_a_row = 0,
+            other => panic!("a correct sign-in answered {other} after {shed_in_a_row} sheds"),
+        }
+        if shed_in_a_row == 8 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    blocker.await.unwrap();
+    assert_eq!(shed_in_a_row, 8, "the busy pool shed the sign-ins");
+    let after = app.post("/v1/auth/login", &body).await;
+    assert_eq!(after.status().as_u16(), 200, "not locked by the sheds");
+}
