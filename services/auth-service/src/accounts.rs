@@ -160,6 +160,9 @@ impl Accounts {
         password: Password,
         origin: Origin,
     ) -> Result<Tokens, ApiError> {
+        // First a place in the hashing pool: a full pool sheds the request before it costs a
+        // Redis call or a query.
+        let slot = self.hasher.admit()?;
         if let Some(wait) = self
             .throttle
             .begin(&email)
@@ -172,8 +175,7 @@ impl Accounts {
             let mut conn = db::connection(&self.pool).await?;
             let account = credentials::find_by_email(&mut conn, &email).await?;
             drop(conn);
-            let matches = self
-                .hasher
+            let matches = slot
                 .verify(
                     &password,
                     account.as_ref().map(|a| a.password_hash.as_str()),
@@ -223,6 +225,9 @@ impl Accounts {
             .ok_or(ApiError::InvalidCredentials)?;
         drop(conn);
         let email = Email::parse("email", &account.email).map_err(ApiError::internal)?;
+        // First a place in the hashing pool: a full pool sheds the request before it costs a
+        // Redis call or a query.
+        let slot = self.hasher.admit()?;
         if let Some(wait) = self
             .throttle
             .begin(&email)
@@ -231,11 +236,7 @@ impl Accounts {
         {
             return Err(ApiError::Locked(wait));
         }
-        if !self
-            .hasher
-            .verify(&current, Some(&account.password_hash))
-            .await?
-        {
+        if !slot.verify(&current, Some(&account.password_hash)).await? {
             return Err(ApiError::WrongPassword);
         }
         self.throttle

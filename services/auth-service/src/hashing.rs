@@ -18,7 +18,7 @@ use std::{
 };
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::domain::Password;
 
@@ -112,22 +112,34 @@ impl PasswordHasher {
     /// Whether `password` matches `hash`; with `None` (unknown account) it verifies against a
     /// dummy hash and returns `false`, taking the same time.
     pub async fn verify(&self, password: &Password, hash: Option<&str>) -> Result<bool, HashError> {
-        let secret = SecretString::from(password.expose().to_owned());
-        let known = hash.is_some();
-        let hash: String = hash.unwrap_or(&self.dummy_hash).to_owned();
-        let matches = self
-            .run(move || bcrypt::verify(secret.expose_secret(), &hash))
-            .await?;
-        Ok(known && matches)
+        self.admit()?.verify(password, hash).await
+    }
+
+    /// A place in the pool, taken before the rest of a request's work, so that a full pool
+    /// turns the request away before it costs anything else (a shed sign-in must be cheap,
+    /// or a storm of them starves the hashing it waits for).
+    pub fn admit(&self) -> Result<Slot, HashError> {
+        let permit = Arc::clone(&self.admitted)
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        Ok(Slot {
+            permit,
+            hasher: self.clone(),
+        })
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
     ) -> Result<T, HashError> {
-        let admitted = Arc::clone(&self.admitted)
-            .try_acquire_owned()
-            .map_err(|_| HashError::Busy)?;
+        self.run_admitted(self.admit()?.permit, work).await
+    }
+
+    async fn run_admitted<T: Send + 'static>(
+        &self,
+        admitted: OwnedSemaphorePermit,
+        work: impl FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
+    ) -> Result<T, HashError> {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move || {
             let result = work();
@@ -142,6 +154,34 @@ impl PasswordHasher {
             .await
             .map_err(|_| HashError::Failed("the hashing thread stopped".into()))?
             .map_err(|e| HashError::Failed(e.to_string()))
+    }
+}
+
+/// A place in the pool ([`PasswordHasher::admit`]); given back when dropped or used.
+pub struct Slot {
+    permit: OwnedSemaphorePermit,
+    hasher: PasswordHasher,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot").finish_non_exhaustive()
+    }
+}
+
+impl Slot {
+    /// [`PasswordHasher::verify`] in this place.
+    pub async fn verify(self, password: &Password, hash: Option<&str>) -> Result<bool, HashError> {
+        let secret = SecretString::from(password.expose().to_owned());
+        let known = hash.is_some();
+        let hash: String = hash.unwrap_or(&self.hasher.dummy_hash).to_owned();
+        let matches = self
+            .hasher
+            .run_admitted(self.permit, move || {
+                bcrypt::verify(secret.expose_secret(), &hash)
+            })
+            .await?;
+        Ok(known && matches)
     }
 }
 
