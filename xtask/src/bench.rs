@@ -9,6 +9,8 @@
 //!   with the gateway's rate limits off and on (Redis) — see [`gateway`].
 //! - `bcrypt`: the time of one password verification at `BCRYPT_COST` (default 12) on one
 //!   core, the reference for sign-in throughput.
+//! - `logins` and `profiles`: against the whole stack, built optimised and started on ports
+//!   18080–18085 with its own databases (`marquee_bench_*`) — see [`platform`].
 //!
 //! Load comes from wrk (Debian's package, installed here when missing, as is nginx); nginx
 //! runs from its own configuration under the target folder, never as the system service.
@@ -25,6 +27,8 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
+
+mod platform;
 
 use crate::{
     deps::{self, Dependencies, step},
@@ -44,6 +48,8 @@ pub enum Suite {
     Events,
     Gateway,
     Bcrypt,
+    Logins,
+    Profiles,
 }
 
 impl Options {
@@ -58,14 +64,22 @@ impl Options {
                 "events" => options.suites.push(Suite::Events),
                 "gateway" => options.suites.push(Suite::Gateway),
                 "bcrypt" => options.suites.push(Suite::Bcrypt),
+                "logins" => options.suites.push(Suite::Logins),
+                "profiles" => options.suites.push(Suite::Profiles),
                 other => bail!(
                     "unknown argument {other:?} for `bench`: expected --quick and suites among \
-                     events, gateway, bcrypt"
+                     events, gateway, bcrypt, logins, profiles"
                 ),
             }
         }
         if options.suites.is_empty() {
-            options.suites = vec![Suite::Bcrypt, Suite::Gateway, Suite::Events];
+            options.suites = vec![
+                Suite::Bcrypt,
+                Suite::Gateway,
+                Suite::Logins,
+                Suite::Profiles,
+                Suite::Events,
+            ];
         }
         Ok(options)
     }
@@ -90,13 +104,31 @@ pub fn run(options: &Options) -> Result<()> {
         options.rounds()
     ));
     let deps = Dependencies::prepare()?;
+    let needs_stack = options
+        .suites
+        .iter()
+        .any(|suite| matches!(suite, Suite::Logins | Suite::Profiles));
+    let mut stack = None;
+    if needs_stack {
+        deps.create_platform_topics()?;
+        stack = Some(platform::start(&deps, &out)?);
+    }
     for suite in &options.suites {
         match suite {
             Suite::Bcrypt => bcrypt(&mut report)?,
             Suite::Gateway => gateway(options, &root, &out, &deps, &mut report)?,
             Suite::Events => events(options, &deps, &mut report)?,
+            Suite::Logins => {
+                let stack = stack.as_ref().context("the stack runs for this suite")?;
+                platform::logins(options, stack, &out, &mut report)?;
+            }
+            Suite::Profiles => {
+                let stack = stack.as_ref().context("the stack runs for this suite")?;
+                platform::profiles(options, stack, &deps, &out, &mut report)?;
+            }
         }
     }
+    drop(stack);
     drop(deps);
     let path = out.join("report.md");
     std::fs::write(&path, &report.text)?;
@@ -187,14 +219,7 @@ fn bcrypt(report: &mut Report) -> Result<()> {
         .map(|raw| raw.parse().context("BCRYPT_COST must be a number"))
         .transpose()?
         .unwrap_or(12);
-    let hash = bcrypt::hash("correct horse battery staple", cost)?;
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let started = Instant::now();
-        bcrypt::verify("correct horse battery staple", &hash)?;
-        times.push(started.elapsed().as_secs_f64() * 1000.0);
-    }
-    let verify_ms = median(&mut times);
+    let verify_ms = bcrypt_verify_ms(cost)?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     report.line(&format!(
         "## bcrypt\n\none verification at cost {cost}: {verify_ms:.0} ms → {:.2} sign-ins/s per \
@@ -204,6 +229,18 @@ fn bcrypt(report: &mut Report) -> Result<()> {
         1000.0 / verify_ms * cores.saturating_sub(1).max(1) as f64
     ));
     Ok(())
+}
+
+/// The median of five bcrypt verifications at `cost`, in milliseconds.
+fn bcrypt_verify_ms(cost: u32) -> Result<f64> {
+    let hash = bcrypt::hash("correct horse battery staple", cost)?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        bcrypt::verify("correct horse battery staple", &hash)?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(median(&mut times))
 }
 
 /// The 64-byte JSON body of the static upstream.
@@ -328,6 +365,9 @@ struct WrkRun {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
+    /// Answers by status class, when the run's script counts them (`statuses ok=N shed=N
+    /// other=N`): 2xx, 503, anything else.
+    statuses: Option<[u64; 3]>,
     /// CPU the target's processes spent per request.
     cpu_us_per_request: f64,
     /// wrk's own CPU time over the wall time.
@@ -346,6 +386,10 @@ impl WrkRun {
             p50_ms: pick(|r| r.p50_ms),
             p99_ms: pick(|r| r.p99_ms),
             errors: runs.iter().map(|r| r.errors).sum(),
+            statuses: runs
+                .iter()
+                .filter_map(|r| r.statuses)
+                .reduce(|a, b| [a[0] + b[0], a[1] + b[1], a[2] + b[2]]),
             cpu_us_per_request: pick(|r| r.cpu_us_per_request),
             wrk_cpu_share: pick(|r| r.wrk_cpu_share),
         }
@@ -363,11 +407,24 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Runs `wrk -t1 -c32` against `url` for `duration`; the CPU of `pids` is read around it.
 fn wrk_run(wrk: &Path, url: &str, duration: Duration, pids: &[u32]) -> Result<WrkRun> {
+    wrk_with(wrk, &["-c32"], url, duration, pids)
+}
+
+/// Runs wrk (one thread, `--latency`) with `args` (connections, `-s script`, `-H header`)
+/// against `url` for `duration`; the CPU of `pids` is read around it.
+fn wrk_with(
+    wrk: &Path,
+    args: &[&str],
+    url: &str,
+    duration: Duration,
+    pids: &[u32],
+) -> Result<WrkRun> {
     let cpu_before: f64 = pids.iter().map(|pid| cpu_seconds(*pid)).sum();
     let children_before = children_cpu_seconds();
     let started = Instant::now();
     let output = Command::new(wrk)
-        .args(["-t1", "-c32", "--latency", "--timeout", "5s"])
+        .args(["-t1", "--latency", "--timeout", "10s"])
+        .args(args)
         .arg(format!("-d{}s", duration.as_secs()))
         .arg(url)
         .stdin(Stdio::null())
@@ -404,6 +461,12 @@ fn parse_wrk(text: &str) -> Option<WrkRun> {
             run.p99_ms = duration_ms(rest.trim())?;
         } else if let Some(rest) = line.strip_prefix("Non-2xx or 3xx responses:") {
             run.errors += rest.trim().parse::<u64>().ok()?;
+        } else if let Some(rest) = line.strip_prefix("statuses ") {
+            let count = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+            };
+            run.statuses = Some([count("ok")?, count("shed")?, count("other")?]);
         } else if let Some(rest) = line.strip_prefix("Socket errors:") {
             // "connect 0, read 0, write 0, timeout 0"
             run.errors += rest
@@ -539,9 +602,22 @@ impl Drop for Running {
     }
 }
 
-/// An nginx with one worker, its own configuration, pid file and logs under `dir`.
+/// An nginx with one worker, its own configuration, pid file and logs under `dir`. Dropping
+/// it stops the master with SIGTERM, which stops its worker (a SIGKILL would orphan it).
 struct Nginx {
     running: Running,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let pid = self.running.pid().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.running.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever is left, `Running`'s own drop kills.
+    }
 }
 
 impl Nginx {
@@ -637,7 +713,7 @@ Transfer/sec:      5.00MB";
         let options = Options::parse(&args(&["--quick", "gateway"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.suites, vec![Suite::Gateway]);
-        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 3);
+        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 5);
         assert!(Options::parse(&args(&["--fast"])).is_err());
     }
 

@@ -11,6 +11,8 @@
 //! - `cargo xtask bench [--quick] [SUITE…]`: the same dependencies, then the benchmarks
 //!   (optimised builds), each beside its reference measured in the same run ([`bench`]); the
 //!   figures and how to read them are in `docs/benchmarks.md`.
+//! - `cargo xtask load [--vus N] [--sockets N] [--duration D] [--base-url URL] [http|chat]…`:
+//!   the k6 load tests of `loadtest/` against a running stack, with thresholds ([`load`]).
 //! - `cargo xtask deps`: only checks and prepares the dependencies, then stops what it started.
 //! - `cargo xtask check-deploy`: Dockerfiles, compose, Kubernetes manifests, Terraform and the
 //!   GitHub workflows through their third-party validators ([`deploy_checks`]).
@@ -21,6 +23,7 @@
 mod bench;
 mod deploy_checks;
 mod deps;
+mod load;
 mod postgres;
 mod python_tools;
 mod report;
@@ -51,6 +54,7 @@ fn run() -> Result<()> {
         "test" => test(&rest),
         "bench" => bench::run(&bench::Options::parse(&rest)?),
         "up" => stack::up(&stack::Options::parse(&rest)?),
+        "load" => load::run(&load::Options::parse(&rest)?),
         "deps" => deps::Dependencies::prepare().map(drop),
         "check-deploy" => deploy_checks::run(&stack::workspace_root()?),
         "" | "help" | "--help" | "-h" => {
@@ -70,6 +74,8 @@ commands:
                    total time (ARGS go to cargo nextest / cargo test)
   bench [--quick] [events|gateway|bcrypt]...
                    dependencies, then the benchmarks in release mode (see docs/benchmarks.md)
+  load [--vus N] [--sockets N] [--duration D] [--base-url URL] [http|chat]...
+                   the k6 load tests (loadtest/) against a running stack; thresholds fail it
   up [FLAGS]       the whole platform locally until Ctrl-C: dependencies, topics, databases,
                    dev keys, auth, user, movies, chat (twice) and the gateway
                      --release            optimised builds

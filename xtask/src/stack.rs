@@ -35,6 +35,9 @@ pub const DATABASES: [&str; 4] = [
     "marquee_chat",
 ];
 
+/// The services that own a database, as their database names end.
+const DATABASE_SERVICES: [&str; 4] = ["auth", "users", "movies", "chat"];
+
 /// `cargo xtask up` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -94,7 +97,7 @@ impl Options {
 }
 
 /// One process of the stack.
-struct Process {
+pub struct Process {
     name: &'static str,
     port: u16,
     child: Child,
@@ -102,11 +105,82 @@ struct Process {
 }
 
 /// The running stack; dropping it stops every process.
-struct Stack {
+pub struct Stack {
     processes: Vec<Process>,
 }
 
+/// Where and how [`Stack::start`] runs the services.
+pub struct StackConfig {
+    /// Optimised builds.
+    pub release: bool,
+    pub ports: Ports,
+    /// Keys, logs and attachments go under it.
+    pub dev: PathBuf,
+    /// The services' databases are `<prefix>auth`, `<prefix>users`, `<prefix>movies` and
+    /// `<prefix>chat`.
+    pub database_prefix: &'static str,
+    /// Extra settings for every service (after the defaults, so they win).
+    pub extra_env: Vec<(&'static str, String)>,
+}
+
 impl Stack {
+    /// Creates the databases, builds the binaries, makes development keys and starts every
+    /// service, then waits until each is ready (or `stop` is set).
+    pub fn start(deps: &Dependencies, config: &StackConfig, stop: &AtomicBool) -> Result<Self> {
+        let server = ServerUrl::parse(deps.database_url())?;
+        step("creating the services' databases", || {
+            for service in DATABASE_SERVICES {
+                let database = format!("{}{service}", config.database_prefix);
+                let created = ensure_database(&server, &database)?;
+                println!(
+                    "    {database}: {}",
+                    if created { "created" } else { "exists" }
+                );
+            }
+            Ok(())
+        })?;
+        let root = workspace_root()?;
+        let bin_dir = build(&root, config.release)?;
+        let dev = &config.dev;
+        step(
+            &format!(
+                "development signing keys in {}",
+                relative(&root, &dev.join("keys"))
+            ),
+            || ensure_keys(&bin_dir, &dev.join("keys")),
+        )?;
+        let logs = dev.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        std::fs::create_dir_all(dev.join("attachments"))?;
+
+        let mut stack = Self {
+            processes: Vec::new(),
+        };
+        let specs = specs(&config.ports, &server, deps, config);
+        step("starting the services", || {
+            for spec in specs {
+                let process = start(&bin_dir, &logs, spec)?;
+                println!(
+                    "    {:<8} http://127.0.0.1:{:<5}  log: {}",
+                    process.name,
+                    process.port,
+                    relative(&root, &process.log)
+                );
+                stack.processes.push(process);
+            }
+            Ok(())
+        })?;
+        step("waiting until every service is ready", || {
+            wait_ready(&mut stack, stop)
+        })?;
+        Ok(stack)
+    }
+
+    /// The process called `name` (`auth`, `users`, `movies`, `chat-1`, `chat-2`, `gateway`).
+    pub fn process(&self, name: &str) -> Option<&Process> {
+        self.processes.iter().find(|p| p.name == name)
+    }
+
     /// Sends SIGTERM to every process still running and waits for them (killing those that
     /// do not stop within 40 s), gateway first.
     fn stop(&mut self) {
@@ -132,6 +206,16 @@ impl Stack {
     }
 }
 
+impl Process {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         if !self.processes.is_empty() {
@@ -150,50 +234,15 @@ pub fn up(options: &Options) -> Result<()> {
 
     let deps = Dependencies::prepare()?;
     deps.create_platform_topics()?;
-    let server = ServerUrl::parse(deps.database_url())?;
-    step("creating the services' databases", || {
-        for database in DATABASES {
-            let created = ensure_database(&server, database)?;
-            println!(
-                "    {database}: {}",
-                if created { "created" } else { "exists" }
-            );
-        }
-        Ok(())
-    })?;
-
     let root = workspace_root()?;
-    let bin_dir = build(&root, options.release)?;
-    let dev = root.join(".dev");
-    let keys = dev.join("keys");
-    step("development signing keys in .dev/keys", || {
-        ensure_keys(&bin_dir, &keys)
-    })?;
-    let logs = dev.join("logs");
-    std::fs::create_dir_all(&logs)?;
-    std::fs::create_dir_all(dev.join("attachments"))?;
-
-    let ports = Ports::new(options);
-    let mut stack = Stack {
-        processes: Vec::new(),
+    let config = StackConfig {
+        release: options.release,
+        ports: Ports::new(options),
+        dev: root.join(".dev"),
+        database_prefix: "marquee_",
+        extra_env: Vec::new(),
     };
-    let specs = specs(&ports, &server, &deps, &dev);
-    step("starting the services", || {
-        for spec in specs {
-            let process = start(&bin_dir, &logs, spec)?;
-            println!(
-                "    {:<8} http://127.0.0.1:{:<5}  log: {}",
-                process.name,
-                process.port,
-                relative(&root, &process.log)
-            );
-            stack.processes.push(process);
-        }
-        Ok(())
-    })?;
-    step("waiting until every service is ready", || {
-        wait_ready(&mut stack, &stop)
-    })?;
+    let mut stack = Stack::start(&deps, &config, &stop)?;
 
     print_welcome(options.gateway_port, &root, &stack);
     let outcome = watch(&mut stack, &stop);
@@ -205,8 +254,8 @@ pub fn up(options: &Options) -> Result<()> {
 }
 
 /// The ports of each process.
-struct Ports {
-    gateway: u16,
+pub struct Ports {
+    pub gateway: u16,
     auth: u16,
     users: u16,
     movies: u16,
@@ -214,7 +263,7 @@ struct Ports {
 }
 
 impl Ports {
-    fn new(options: &Options) -> Self {
+    pub fn new(options: &Options) -> Self {
         let base = options.services_from;
         Self {
             gateway: options.gateway_port,
@@ -234,11 +283,18 @@ struct Spec {
     env: Vec<(&'static str, String)>,
 }
 
-fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> Vec<Spec> {
+fn specs(
+    ports: &Ports,
+    server: &ServerUrl,
+    deps: &Dependencies,
+    config: &StackConfig,
+) -> Vec<Spec> {
+    let dev = &config.dev;
+    let database = |service: &str| format!("{}{service}", config.database_prefix);
     let local = |port: u16| format!("http://127.0.0.1:{port}");
     // Settings every service shares; anything already in the environment (RUST_LOG,
     // OTEL_EXPORTER_OTLP_ENDPOINT, TMDB_API_TOKEN, …) is inherited as well.
-    let common = |database: Option<&str>| {
+    let common = |database: Option<String>| {
         let mut env = vec![
             ("HTTP_HOST", "127.0.0.1".to_owned()),
             ("REDIS_URL", deps.redis_url().to_owned()),
@@ -267,7 +323,7 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
             env.push(("KAFKA_FETCH_WAIT_MAX", "10ms".to_owned()));
         }
         if let Some(database) = database {
-            env.push(("DATABASE_URL", server.database_url(database)));
+            env.push(("DATABASE_URL", server.database_url(&database)));
             // The budget of docs/operations.md for one 2–4-core machine.
             if std::env::var_os("DATABASE_MAX_CONNECTIONS").is_none() {
                 env.push(("DATABASE_MAX_CONNECTIONS", "6".to_owned()));
@@ -277,11 +333,12 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
     };
     let with = |mut env: Vec<(&'static str, String)>, extra: Vec<(&'static str, String)>| {
         env.extend(extra);
+        env.extend(config.extra_env.iter().cloned());
         env
     };
     let chat = |port: u16| {
         with(
-            common(Some("marquee_chat")),
+            common(Some(database("chat"))),
             vec![(
                 "ATTACHMENTS_STORE",
                 dev.join("attachments").display().to_string(),
@@ -297,7 +354,7 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
             binary: "auth-service",
             port: ports.auth,
             env: with(
-                common(Some("marquee_auth")),
+                common(Some(database("auth"))),
                 vec![
                     ("PORT", ports.auth.to_string()),
                     ("AUTH_KEYS_DIR", dev.join("keys").display().to_string()),
@@ -311,7 +368,7 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
             binary: "user-service",
             port: ports.users,
             env: with(
-                common(Some("marquee_users")),
+                common(Some(database("users"))),
                 vec![("PORT", ports.users.to_string())],
             ),
         },
@@ -320,7 +377,7 @@ fn specs(ports: &Ports, server: &ServerUrl, deps: &Dependencies, dev: &Path) -> 
             binary: "movies-service",
             port: ports.movies,
             env: with(
-                common(Some("marquee_movies")),
+                common(Some(database("movies"))),
                 vec![("PORT", ports.movies.to_string())],
             ),
         },

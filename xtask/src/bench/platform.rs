@@ -1,0 +1,634 @@
+//! The suites that need the whole platform, built optimised and started on ports 18080–18085
+//! with databases of their own (`marquee_bench_auth`, …, kept between runs), so a running
+//! `cargo xtask up` is left alone:
+//!
+//! - `logins`: a sign-in storm (16 connections posting correct passwords through the
+//!   gateway, waiting the `Retry-After` of each 503 like the web app) against the bcrypt
+//!   limit of the hashing threads, and what it costs other endpoints: their p99 while idle
+//!   and during the storm.
+//! - `profiles`: `GET /v1/users/{id}` with a warm cache against `redis-benchmark GET`, and on
+//!   cache misses over many imported profiles against `pgbench -S`, at 32 connections each,
+//!   directly and through the gateway.
+//!
+//! Rate limits stay on with quotas high enough that the load is measured, not refused.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::atomic::AtomicBool,
+    time::Duration,
+};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use super::{Options, Report, WrkRun, median, wrk_with};
+use crate::{
+    deps::{Dependencies, ensure_debian_tool, on_path},
+    postgres::{ServerUrl, ensure_database},
+    stack::{self, Ports, Stack, StackConfig},
+};
+
+const GATEWAY_PORT: u16 = 18080;
+const SERVICES_FROM: u16 = 18081;
+const PASSWORD: &str = "correct horse battery staple";
+/// Accounts the sign-in storm cycles through.
+const STORM_ACCOUNTS: usize = 32;
+/// The account the profile reads sign in with.
+const READER_ACCOUNT: usize = 1000;
+
+/// Starts the optimised stack for these suites.
+pub fn start(deps: &Dependencies, out: &Path) -> Result<Stack> {
+    let unlimited = |name: &'static str| [(name, "1000000".to_owned())];
+    let mut extra_env: Vec<(&'static str, String)> = Vec::new();
+    for (burst, per_minute) in [
+        ("RATE_LIMIT_API_IP_BURST", "RATE_LIMIT_API_IP_PER_MINUTE"),
+        (
+            "RATE_LIMIT_API_USER_BURST",
+            "RATE_LIMIT_API_USER_PER_MINUTE",
+        ),
+        ("RATE_LIMIT_AUTH_IP_BURST", "RATE_LIMIT_AUTH_IP_PER_MINUTE"),
+        (
+            "RATE_LIMIT_AUTH_USER_BURST",
+            "RATE_LIMIT_AUTH_USER_PER_MINUTE",
+        ),
+        ("AUTH_IP_LIMIT_BURST", "AUTH_IP_LIMIT_PER_MINUTE"),
+    ] {
+        extra_env.extend(unlimited(burst));
+        extra_env.push((per_minute, "60000000".to_owned()));
+    }
+    extra_env.push(("LOG_FORMAT", "json".to_owned()));
+    let config = StackConfig {
+        release: true,
+        ports: Ports::new(&stack::Options {
+            release: true,
+            gateway_port: GATEWAY_PORT,
+            services_from: SERVICES_FROM,
+        }),
+        dev: out.join("stack"),
+        database_prefix: "marquee_bench_",
+        extra_env,
+    };
+    Stack::start(deps, &config, &AtomicBool::new(false))
+}
+
+/// The sign-in storm; see the module docs.
+pub fn logins(options: &Options, stack: &Stack, out: &Path, report: &mut Report) -> Result<()> {
+    let wrk = ensure_debian_tool("wrk", "wrk")?;
+    let gateway = port(stack, "gateway")?;
+    let users = port(stack, "users")?;
+    crate::deps::step(&format!("{STORM_ACCOUNTS} accounts to sign in"), || {
+        for index in 0..STORM_ACCOUNTS {
+            ensure_account(gateway, index)?;
+        }
+        Ok(())
+    })?;
+    let script = out.join("login.lua");
+    std::fs::write(&script, login_script(STORM_ACCOUNTS))?;
+    let script = script.display().to_string();
+
+    let probe = if options.quick {
+        Duration::from_secs(4)
+    } else {
+        Duration::from_secs(8)
+    };
+    let probes = [
+        (
+            "user-service /health/ready (direct)",
+            format!("http://127.0.0.1:{users}/health/ready"),
+        ),
+        (
+            "GET /v1/movies/genres (through the gateway)",
+            format!("http://127.0.0.1:{gateway}/v1/movies/genres"),
+        ),
+    ];
+    let probe_run = |url: &str| wrk_with(&wrk, &["-c4"], url, probe, &[]);
+    let mut idle: Vec<Vec<WrkRun>> = vec![Vec::new(); probes.len()];
+    let mut busy: Vec<Vec<WrkRun>> = vec![Vec::new(); probes.len()];
+    let mut storms = Vec::new();
+    for round in 1..=options.rounds() {
+        crate::deps::step(&format!("logins round {round}"), || {
+            for ((_, url), runs) in probes.iter().zip(&mut idle) {
+                runs.push(probe_run(url)?);
+            }
+            let storm_length = probe * probes.len() as u32 + Duration::from_secs(3);
+            let storm = {
+                let wrk = wrk.clone();
+                let script = script.clone();
+                let url = format!("http://127.0.0.1:{gateway}");
+                std::thread::spawn(move || {
+                    wrk_with(&wrk, &["-c16", "-s", &script], &url, storm_length, &[])
+                })
+            };
+            // Let the queue fill before probing.
+            std::thread::sleep(Duration::from_secs(2));
+            for ((_, url), runs) in probes.iter().zip(&mut busy) {
+                runs.push(probe_run(url)?);
+            }
+            let storm = storm
+                .join()
+                .map_err(|_| anyhow::anyhow!("the storm's wrk thread panicked"))??;
+            storms.push((storm, storm_length));
+            Ok(())
+        })?;
+    }
+
+    let verify_ms = super::bcrypt_verify_ms(bcrypt_cost())?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hashing_threads = cores.saturating_sub(1).max(1);
+    let limit = hashing_threads as f64 * 1000.0 / verify_ms;
+    let mut per_second: Vec<f64> = Vec::new();
+    let mut shed_share: Vec<f64> = Vec::new();
+    let mut p50: Vec<f64> = Vec::new();
+    let mut others = 0;
+    for (run, length) in &storms {
+        let [ok, shed, other] = run.statuses.context("the login script counts statuses")?;
+        per_second.push(ok as f64 / length.as_secs_f64());
+        shed_share.push(shed as f64 / (ok + shed + other).max(1) as f64);
+        p50.push(run.p50_ms);
+        others += other + run.errors.saturating_sub(shed + other);
+    }
+    let rate = median(&mut per_second);
+    report.line(&format!(
+        "## Sign-in storm (wrk -t1 -c16 POST /v1/auth/login through the gateway, correct \
+         passwords of {STORM_ACCOUNTS} accounts, BCRYPT_COST {})\n",
+        bcrypt_cost()
+    ));
+    report.line("| measure | result | reference | ratio |");
+    report.line("|---|---|---|---|");
+    report.line(&format!(
+        "| sign-ins per second | {rate:.2} | bcrypt limit of {hashing_threads} hashing \
+         thread(s) at {verify_ms:.0} ms: {limit:.2}/s | {:.2}× |",
+        rate / limit
+    ));
+    report.line(&format!(
+        "| answered 503 `busy` (shed) | {:.0} % | | |",
+        median(&mut shed_share) * 100.0
+    ));
+    report.line(&format!(
+        "| p50 of every answer (sign-ins and sheds) | {:.0} ms | | |",
+        median(&mut p50)
+    ));
+    report.line(&format!(
+        "| other answers (not 200, not 503) and socket errors | {others} | 0 | |"
+    ));
+    for (((name, _), idle), busy) in probes.iter().zip(&idle).zip(&busy) {
+        let idle = WrkRun::median(idle);
+        let busy = WrkRun::median(busy);
+        report.line(&format!(
+            "| p99 of {name}, wrk -c4 | {:.1} ms during the storm | {:.1} ms idle | ×{:.1} |",
+            busy.p99_ms,
+            idle.p99_ms,
+            busy.p99_ms / idle.p99_ms.max(0.001)
+        ));
+    }
+    report.line("");
+    Ok(())
+}
+
+/// Profile reads against Redis and PostgreSQL; see the module docs.
+pub fn profiles(
+    options: &Options,
+    stack: &Stack,
+    deps: &Dependencies,
+    out: &Path,
+    report: &mut Report,
+) -> Result<()> {
+    let wrk = ensure_debian_tool("wrk", "wrk")?;
+    let gateway = port(stack, "gateway")?;
+    let users = port(stack, "users")?;
+    // An account of its own: the storm's accounts may be paused by the per-address lock.
+    ensure_account(gateway, READER_ACCOUNT)?;
+    let (token, id) = sign_in(gateway, READER_ACCOUNT)?;
+    let auth = format!("Authorization: Bearer {token}");
+    let duration = if options.quick {
+        Duration::from_secs(4)
+    } else {
+        Duration::from_secs(10)
+    };
+    let users_pid = stack
+        .process("users")
+        .map(|p| p.pid())
+        .into_iter()
+        .collect::<Vec<_>>();
+
+    // Many profiles, so that random reads miss the cache.
+    let count: usize = if options.quick { 100_000 } else { 1_000_000 };
+    let ids = imported_profiles(deps, out, count)?;
+    let script = out.join("random-profile.lua");
+    std::fs::write(&script, random_profile_script(&ids, &token))?;
+    let script = script.display().to_string();
+
+    let server = ServerUrl::parse(deps.database_url())?;
+    ensure_database(&server, "marquee_bench_pgbench")?;
+    let pgbench_url = server.database_url("marquee_bench_pgbench");
+    let pgbench = on_path("pgbench").context("pgbench is missing (Debian: postgresql-client)")?;
+    crate::deps::step("pgbench -i -s 10 (1 000 000 accounts)", || {
+        crate::python_tools::run_quiet(
+            Command::new(&pgbench)
+                .args(["-i", "-q", "-s", "10"])
+                .arg(&pgbench_url),
+        )
+    })?;
+    let redis_benchmark = ensure_debian_tool("redis-benchmark", "redis-tools")?;
+    let (redis_host, redis_port) = redis_address(deps.redis_url())?;
+
+    let warm_direct = format!("http://127.0.0.1:{users}/v1/users/{id}");
+    let warm_gateway = format!("http://127.0.0.1:{gateway}/v1/users/{id}");
+    let mut rows: [Vec<WrkRun>; 4] = Default::default();
+    let (mut redis_rps, mut pgbench_tps) = (Vec::new(), Vec::new());
+    for round in 1..=options.rounds() {
+        crate::deps::step(&format!("profiles round {round}"), || {
+            // One read fills the cache.
+            wrk_with(
+                &wrk,
+                &["-c1", "-H", &auth],
+                &warm_direct,
+                Duration::from_secs(1),
+                &[],
+            )?;
+            rows[0].push(wrk_with(
+                &wrk,
+                &["-c32", "-H", &auth],
+                &warm_direct,
+                duration,
+                &users_pid,
+            )?);
+            rows[1].push(wrk_with(
+                &wrk,
+                &["-c32", "-H", &auth],
+                &warm_gateway,
+                duration,
+                &users_pid,
+            )?);
+            redis_rps.push(redis_get_rps(
+                &redis_benchmark,
+                &redis_host,
+                redis_port,
+                options.quick,
+            )?);
+            let direct = format!("http://127.0.0.1:{users}");
+            let through = format!("http://127.0.0.1:{gateway}");
+            rows[2].push(wrk_with(
+                &wrk,
+                &["-c32", "-s", &script],
+                &direct,
+                duration,
+                &users_pid,
+            )?);
+            rows[3].push(wrk_with(
+                &wrk,
+                &["-c32", "-s", &script],
+                &through,
+                duration,
+                &users_pid,
+            )?);
+            pgbench_tps.push(pgbench_select_tps(&pgbench, &pgbench_url, duration)?);
+            Ok(())
+        })?;
+    }
+    let [warm_d, warm_g, miss_d, miss_g] = rows.map(|runs| WrkRun::median(&runs));
+    let redis = median(&mut redis_rps);
+    let pg = median(&mut pgbench_tps);
+    report.line(&format!(
+        "## Profile reads (GET /v1/users/{{id}}, wrk -t1 -c32 -d{}s, signed in)\n",
+        duration.as_secs()
+    ));
+    report.line(
+        "| read | direct: RPS, p50, p99 | through the gateway: RPS, p50, p99 | reference (32 clients) | ratio direct / gateway |",
+    );
+    report.line("|---|---|---|---|---|");
+    let cell = |run: &WrkRun| {
+        format!(
+            "{:.0}, {:.2} ms, {:.2} ms{}",
+            run.rps,
+            run.p50_ms,
+            run.p99_ms,
+            if run.errors > 0 {
+                format!(" (**{} errors**)", run.errors)
+            } else {
+                String::new()
+            }
+        )
+    };
+    report.line(&format!(
+        "| warm cache (one profile) | {} | {} | redis-benchmark GET: {redis:.0}/s | {:.2}× / {:.2}× |",
+        cell(&warm_d),
+        cell(&warm_g),
+        warm_d.rps / redis,
+        warm_g.rps / redis
+    ));
+    report.line(&format!(
+        "| cache misses (random among {count} profiles) | {} | {} | pgbench -S -j 2: {pg:.0} TPS | {:.2}× / {:.2}× |",
+        cell(&miss_d),
+        cell(&miss_g),
+        miss_d.rps / pg,
+        miss_g.rps / pg
+    ));
+    report.line(&format!(
+        "\nuser-service CPU per warm read: {:.0} µs; per miss: {:.0} µs\n",
+        warm_d.cpu_us_per_request, miss_d.cpu_us_per_request
+    ));
+    Ok(())
+}
+
+fn port(stack: &Stack, name: &str) -> Result<u16> {
+    Ok(stack
+        .process(name)
+        .with_context(|| format!("{name} is not running"))?
+        .port())
+}
+
+fn bcrypt_cost() -> u32 {
+    std::env::var("BCRYPT_COST")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(12)
+}
+
+fn email(index: usize) -> String {
+    format!("bench-{index}@bench.example")
+}
+
+/// Registers account `index` unless it exists.
+fn ensure_account(gateway: u16, index: usize) -> Result<()> {
+    let body = json!({
+        "email": email(index),
+        "password": PASSWORD,
+        "display_name": format!("Bench {index}"),
+    });
+    let (status, text) = http(gateway, "POST", "/v1/auth/register", Some(&body), None)?;
+    match status {
+        201 | 409 => Ok(()),
+        _ => bail!("registering {} answered {status}: {text}", email(index)),
+    }
+}
+
+/// An access token and the user id of account `index`.
+fn sign_in(gateway: u16, index: usize) -> Result<(String, String)> {
+    let body = json!({"email": email(index), "password": PASSWORD});
+    let (status, text) = http(gateway, "POST", "/v1/auth/login", Some(&body), None)?;
+    if status != 200 {
+        bail!("signing in answered {status}: {text}");
+    }
+    let answer: Value = serde_json::from_str(&text)?;
+    let token = answer["access_token"]
+        .as_str()
+        .context("no access_token in the sign-in answer")?
+        .to_owned();
+    let (status, text) = http(gateway, "GET", "/v1/users/me", None, Some(&token))?;
+    if status != 200 {
+        bail!("GET /v1/users/me answered {status}: {text}");
+    }
+    let me: Value = serde_json::from_str(&text)?;
+    let id = me["id"]
+        .as_str()
+        .context("no id in /v1/users/me")?
+        .to_owned();
+    Ok((token, id))
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body (bounded by 30 s).
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let authorization = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n{authorization}\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .context("an HTTP answer without a body separator")?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        bail!("{method} {path}: a chunked answer (not expected here)");
+    }
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("an HTTP answer without a status")?;
+    Ok((status, body.to_owned()))
+}
+
+/// `count` synthetic profiles imported into the bench users database (once: a marker file
+/// remembers it); returns a file of their ids, one per line.
+fn imported_profiles(deps: &Dependencies, out: &Path, count: usize) -> Result<PathBuf> {
+    let csv = out.join(format!("profiles-{count}.csv"));
+    let marker = out.join(format!("profiles-{count}.imported"));
+    let bin = crate::stack::target_dir(&crate::stack::workspace_root()?).join("release");
+    if !csv.is_file() {
+        crate::deps::step(&format!("synthesising {count} profiles"), || {
+            let file = std::fs::File::create(&csv)?;
+            let status = Command::new(bin.join("user-service"))
+                .args(["synthesize", "--count", &count.to_string()])
+                .stdout(file)
+                .status()?;
+            if !status.success() {
+                bail!("user-service synthesize failed ({status})");
+            }
+            Ok(())
+        })?;
+    }
+    if !marker.is_file() {
+        let server = ServerUrl::parse(deps.database_url())?;
+        crate::deps::step(&format!("importing {count} profiles"), || {
+            crate::python_tools::run_quiet(
+                Command::new(bin.join("user-service"))
+                    .arg("import")
+                    .arg("--file")
+                    .arg(&csv)
+                    .env("DATABASE_URL", server.database_url("marquee_bench_users")),
+            )?;
+            std::fs::write(&marker, "")?;
+            Ok(())
+        })?;
+    }
+    // The importer gives each profile its id: read them back.
+    let ids = out.join(format!("profiles-{count}.ids"));
+    if !ids.is_file() {
+        let psql = on_path("psql").context("psql is missing (Debian: postgresql-client)")?;
+        let server = ServerUrl::parse(deps.database_url())?;
+        let output = Command::new(psql)
+            .arg(server.database_url("marquee_bench_users"))
+            .args(["-At", "-c", "SELECT id FROM profiles"])
+            .output()
+            .context("cannot run psql")?;
+        if !output.status.success() {
+            bail!(
+                "psql failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        std::fs::write(&ids, &output.stdout)?;
+    }
+    Ok(ids)
+}
+
+/// `redis-benchmark -t get -c 32`: requests per second.
+fn redis_get_rps(binary: &Path, host: &str, port: u16, quick: bool) -> Result<f64> {
+    let requests = if quick { "100000" } else { "300000" };
+    let output = Command::new(binary)
+        .args([
+            "-h",
+            host,
+            "-p",
+            &port.to_string(),
+            "-t",
+            "get",
+            "-c",
+            "32",
+            "-n",
+            requests,
+            "-q",
+        ])
+        .output()
+        .context("cannot run redis-benchmark")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "GET: 39370.08 requests per second, p50=0.415 msec"
+    text.lines()
+        .filter_map(|line| line.rsplit('\r').next())
+        .find_map(|line| {
+            line.strip_prefix("GET:")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .with_context(|| format!("unexpected redis-benchmark output: {text}"))
+}
+
+/// `pgbench -S -c 32 -j 2 -T <duration>`: transactions per second.
+fn pgbench_select_tps(binary: &Path, url: &str, duration: Duration) -> Result<f64> {
+    let output = Command::new(binary)
+        .args(["-S", "-n", "-c", "32", "-j", "2", "-T"])
+        .arg(duration.as_secs().to_string())
+        .arg(url)
+        .output()
+        .context("cannot run pgbench")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    // "tps = 8700.123456 (without initial connection time)"
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix("tps = ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .with_context(|| {
+            format!(
+                "unexpected pgbench output: {text}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        })
+}
+
+/// Host and port of a `redis://host:port` URL.
+fn redis_address(url: &str) -> Result<(String, u16)> {
+    let rest = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .rsplit('@')
+        .next()
+        .unwrap_or_default();
+    let address = rest.split('/').next().unwrap_or_default();
+    let (host, port) = address.rsplit_once(':').unwrap_or((address, "6379"));
+    Ok((host.to_owned(), port.parse().context("REDIS_URL's port")?))
+}
+
+/// wrk script: POST a correct sign-in of one of `accounts` accounts per request, waiting a
+/// second after each 503 as a client honouring `Retry-After` would, and counting answers by
+/// status (printed as `statuses ok=N shed=N other=N`).
+fn login_script(accounts: usize) -> String {
+    format!(
+        r#"local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args)
+  ok, shed, other, i = 0, 0, 0, 0
+  bodies = {{}}
+  for n = 1, {accounts} do
+    bodies[n] = string.format('{{"email":"bench-%d@bench.example","password":"{PASSWORD}"}}', n - 1)
+  end
+end
+function request()
+  i = i + 1
+  return wrk.format("POST", "/v1/auth/login", {{["Content-Type"] = "application/json"}}, bodies[(i % {accounts}) + 1])
+end
+-- A shed sign-in is tried again after its Retry-After (1 s), as the web app does: the next
+-- request of this thread waits once per 503 received.
+local backoffs = 0
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1
+  elseif status == 503 then shed = shed + 1; backoffs = backoffs + 1
+  else other = other + 1 end
+end
+function delay()
+  if backoffs > 0 then backoffs = backoffs - 1; return 1000 end
+  return 0
+end
+function done(summary, latency, requests)
+  local o, s, x = 0, 0, 0
+  for _, t in ipairs(threads) do o = o + t:get("ok"); s = s + t:get("shed"); x = x + t:get("other") end
+  io.write(string.format("statuses ok=%d shed=%d other=%d\n", o, s, x))
+end
+"#
+    )
+}
+
+/// wrk script: GET a random one of the ids in the file `ids` (one per line) per request,
+/// signed in with `token`.
+fn random_profile_script(ids: &Path, token: &str) -> String {
+    format!(
+        r#"local ids = {{}}
+for line in io.lines("{ids}") do ids[#ids + 1] = line end
+local headers = {{["Authorization"] = "Bearer {token}"}}
+function request()
+  return wrk.format("GET", "/v1/users/" .. ids[math.random(#ids)], headers)
+end
+"#,
+        ids = ids.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_urls_give_host_and_port() {
+        assert_eq!(
+            redis_address("redis://127.0.0.1:6379").unwrap(),
+            ("127.0.0.1".to_owned(), 6379)
+        );
+        assert_eq!(
+            redis_address("rediss://:secret@cache.internal:6380/0").unwrap(),
+            ("cache.internal".to_owned(), 6380)
+        );
+    }
+
+    #[test]
+    fn the_storm_counts_statuses() {
+        let script = login_script(3);
+        assert!(script.contains("statuses ok=%d shed=%d other=%d"));
+        assert!(script.contains("bench-%d@bench.example"));
+    }
+}
