@@ -53,12 +53,14 @@ function parseDuration(text) {
   return Number(match[1]) * (match[2] === 'm' ? 60 : 1);
 }
 
-// Answers 503 `busy` (sign-in shedding) are retried after their Retry-After, up to 10 times.
+// Answers 503 `busy` (sign-in shedding) are retried after their Retry-After, with jitter,
+// for at most 30 s.
 function patiently(request) {
-  for (let attempt = 0; ; attempt++) {
+  const giveUpAt = Date.now() + 30000;
+  for (;;) {
     const response = request();
-    if (response.status !== 503 || attempt === 10) return response;
-    sleep(Number(response.headers['Retry-After'] || 1));
+    if (response.status !== 503 || Date.now() > giveUpAt) return response;
+    sleep(Number(response.headers['Retry-After'] || 1) * (0.5 + Math.random()));
   }
 }
 
