@@ -10,6 +10,11 @@
 //!   most one every [`JWKS_MIN_REFETCH`], so random `kid`s cannot flood auth-service), which is
 //!   how a new signing key is picked up without a restart;
 //! - `iss`, `aud`, `exp`, `iat` and `nbf` are checked with a small leeway;
+//! - a token whose signature verified is remembered (by its exact text) for at most
+//!   [`VERIFIED_TOKEN_TTL`] and never past its `exp`: checking an Ed25519 signature was a
+//!   quarter of a service's CPU per request, and a browser or app sends the same token for
+//!   minutes. So a key removed from the JWKS stops verifying tokens within
+//!   `AUTH_JWKS_CACHE_TTL` plus that minute;
 //! - the token's session (`sid`) must still exist in Redis ([`session_key`]): logging out
 //!   ends the session, and the next request with the old token is refused. A positive answer
 //!   is cached in-process for `AUTH_SESSION_CACHE_TTL` (default 500 ms): that is the longest a
@@ -64,6 +69,12 @@ pub const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
 /// at a time), so a JWKS that was unreachable for a moment at start-up does not make every
 /// request answer 503 for [`JWKS_MIN_REFETCH`].
 pub const JWKS_FIRST_FETCH_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest a verified token is taken on trust without checking its signature again.
+pub const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(60);
+
+/// Verified tokens remembered at most; beyond it the expired ones are dropped, then all.
+const VERIFIED_TOKEN_LIMIT: usize = 10_000;
 
 /// The Redis key of a session: written by auth-service, checked by every verifier.
 pub fn session_key(session_id: Uuid) -> String {
@@ -248,6 +259,9 @@ struct Inner {
     refetch: tokio::sync::Mutex<()>,
     /// Sessions seen alive, and when.
     live_sessions: Mutex<HashMap<Uuid, Instant>>,
+    /// Tokens whose signature and claims verified: their claims, and until when they are
+    /// trusted (see the module docs).
+    verified: Mutex<HashMap<Arc<str>, (AccessClaims, Instant)>>,
     /// When sessions passing unchecked was last logged: seconds after `epoch`, plus one (0:
     /// never).
     last_unchecked_warning: AtomicU64,
@@ -323,6 +337,7 @@ impl TokenVerifier {
                 keys: RwLock::new(keys),
                 refetch: tokio::sync::Mutex::new(()),
                 live_sessions: Mutex::new(HashMap::new()),
+                verified: Mutex::new(HashMap::new()),
                 last_unchecked_warning: AtomicU64::new(0),
                 epoch: Instant::now(),
             }),
@@ -344,6 +359,45 @@ impl TokenVerifier {
     /// for callers that only need to know who signed in (the gateway's per-user rate limits),
     /// never for authorising anything.
     pub async fn verify_signature(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        if let Some(claims) = self.remembered(token) {
+            return Ok(claims);
+        }
+        let claims = self.check_signature(token).await?;
+        self.remember(token, &claims);
+        Ok(claims)
+    }
+
+    /// The claims of `token` if it verified lately and has not expired since.
+    fn remembered(&self, token: &str) -> Option<AccessClaims> {
+        let verified = self.inner.verified.lock().ok()?;
+        let (claims, until) = verified.get(token)?;
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = self.inner.config.leeway.as_secs();
+        let unexpired = u64::try_from(claims.exp)
+            .unwrap_or(0)
+            .saturating_add(leeway)
+            > now;
+        (unexpired && Instant::now() < *until).then(|| claims.clone())
+    }
+
+    fn remember(&self, token: &str, claims: &AccessClaims) {
+        let Ok(mut verified) = self.inner.verified.lock() else {
+            return;
+        };
+        if verified.len() >= VERIFIED_TOKEN_LIMIT {
+            let now = Instant::now();
+            verified.retain(|_, (_, until)| *until > now);
+            if verified.len() >= VERIFIED_TOKEN_LIMIT {
+                verified.clear();
+            }
+        }
+        verified.insert(
+            Arc::from(token),
+            (claims.clone(), Instant::now() + VERIFIED_TOKEN_TTL),
+        );
+    }
+
+    async fn check_signature(&self, token: &str) -> Result<AccessClaims, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::InvalidToken(e.to_string()))?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::InvalidToken(format!(

@@ -500,3 +500,51 @@ async fn without_redis_valid_tokens_pass_unchecked_only_when_configured_to() {
         Err(AuthError::InvalidToken(_))
     ));
 }
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_a_tampered_copy_is_checked_afresh() {
+    let Fixture {
+        signer,
+        jwks,
+        session,
+        ..
+    } = fixture().await;
+    let verifier = TokenVerifier::new(
+        VerifierConfig {
+            leeway: Duration::ZERO,
+            ..config(&jwks)
+        },
+        redis(),
+    );
+    let mut short_lived = claims(session);
+    let expires = chrono::Utc::now().timestamp() + 2;
+    short_lived["exp"] = json!(expires);
+    let token = signer.sign(&short_lived);
+    verifier
+        .verify(&token)
+        .await
+        .expect("valid until it expires");
+    verifier.verify(&token).await.expect("remembered");
+
+    // The same header and claims with another signature: not the remembered text.
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let mut forged = signature.as_bytes().to_vec();
+    forged[0] = if forged[0] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{signed}.{}", String::from_utf8(forged).unwrap());
+    assert!(matches!(
+        verifier.verify(&tampered).await,
+        Err(AuthError::InvalidToken(_))
+    ));
+
+    // Bounded wait: until the token's exp has passed (whole seconds).
+    while chrono::Utc::now().timestamp() <= expires {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        matches!(
+            verifier.verify(&token).await,
+            Err(AuthError::InvalidToken(_))
+        ),
+        "remembered tokens expire like any other"
+    );
+}
