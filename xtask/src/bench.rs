@@ -21,7 +21,7 @@
 use std::{
     io::{BufRead, BufReader},
     net::{TcpListener, TcpStream},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -272,7 +272,9 @@ fn gateway(
 ) -> Result<()> {
     let wrk = deps::ensure_debian_tool("wrk", "wrk")?;
     let nginx = deps::ensure_debian_tool("nginx", "nginx-light")?;
-    let bin = build_release(root, &["gateway"])?;
+    // The same build as the stack's (all five services at once): building the gateway alone
+    // unifies features differently and recompiles its dependencies.
+    let bin = crate::stack::build(root, true)?;
 
     let upstream_port = free_port()?;
     let nginx_port = free_port()?;
@@ -533,28 +535,6 @@ fn stat_seconds(path: &str, field: usize) -> f64 {
     ticks(field)
         .zip(ticks(field + 1))
         .map_or(0.0, |(user, system)| (user + system) / 100.0)
-}
-
-/// Builds `packages`' binaries optimised; returns the folder they are in.
-fn build_release(root: &Path, packages: &[&str]) -> Result<PathBuf> {
-    step(
-        &format!("building {} (release)", packages.join(", ")),
-        || {
-            let mut command = Command::new("cargo");
-            command
-                .current_dir(root)
-                .args(["build", "--release", "--bins"]);
-            for package in packages {
-                command.args(["-p", package]);
-            }
-            let status = command.status().context("cannot run cargo")?;
-            if !status.success() {
-                bail!("cargo build failed ({status})");
-            }
-            Ok(())
-        },
-    )?;
-    Ok(target_dir(root).join("release"))
 }
 
 /// A free local port (the OS picks one; it is released for the process that will use it).

@@ -433,7 +433,7 @@ pub fn workspace_root() -> Result<PathBuf> {
 }
 
 /// Builds the five binaries; returns the directory they are in.
-fn build(root: &Path, release: bool) -> Result<PathBuf> {
+pub fn build(root: &Path, release: bool) -> Result<PathBuf> {
     let profile = if release { "release" } else { "debug" };
     step(&format!("building the services ({profile})"), || {
         let mut command = Command::new("cargo");
