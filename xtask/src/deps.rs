@@ -282,16 +282,24 @@ pub fn ensure_debian_tool(binary: &str, package: &str) -> Result<PathBuf> {
     step(
         &format!("installing {package} from Debian (for {binary})"),
         || {
+            // Bounded by coreutils' `timeout`: a mirror that stops answering must not hang.
             let install = || {
-                Command::new("apt-get")
-                    .args(["install", "-y", "--no-install-recommends", package])
+                Command::new("timeout")
+                    .args([
+                        "600",
+                        "apt-get",
+                        "install",
+                        "-y",
+                        "--no-install-recommends",
+                        package,
+                    ])
                     .env("DEBIAN_FRONTEND", "noninteractive")
                     .stdout(Stdio::null())
                     .status()
             };
             let installed = install().is_ok_and(|status| status.success())
-                || (Command::new("apt-get")
-                    .arg("update")
+                || (Command::new("timeout")
+                    .args(["600", "apt-get", "update"])
                     .stdout(Stdio::null())
                     .status()
                     .is_ok_and(|status| status.success())

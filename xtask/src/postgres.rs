@@ -125,8 +125,10 @@ impl Connection {
                         other => bail!(
                             "PostgreSQL asks for an authentication method xtask does not speak \
                              ({other}; trust and clear-text passwords only). Create the databases \
-                             yourself: {}",
-                            crate::stack::DATABASES.join(", ")
+                             yourself: {} (`cargo xtask up`)",
+                            crate::stack::DATABASE_SERVICES
+                                .map(|service| format!("marquee_{service}"))
+                                .join(", ")
                         ),
                     }
                 }

@@ -27,16 +27,9 @@ use crate::{
     postgres::{ServerUrl, ensure_database},
 };
 
-/// The databases `up` creates, one per service that owns data.
-pub const DATABASES: [&str; 4] = [
-    "marquee_auth",
-    "marquee_users",
-    "marquee_movies",
-    "marquee_chat",
-];
-
-/// The services that own a database, as their database names end.
-const DATABASE_SERVICES: [&str; 4] = ["auth", "users", "movies", "chat"];
+/// The services that own a database, as their database names end: `up` creates
+/// `marquee_auth`, `marquee_users`, …, the benchmarks `marquee_bench_auth`, ….
+pub const DATABASE_SERVICES: [&str; 4] = ["auth", "users", "movies", "chat"];
 
 /// `cargo xtask up` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,17 +64,10 @@ impl std::fmt::Debug for PasswordHasher {
 impl PasswordHasher {
     /// A pool of `threads` hashing threads at bcrypt `cost`, with room for `queue` waiting
     /// hashes — by default (`None`) as many as the threads finish within
-    /// [`QUEUE_WAIT_BUDGET`], measured by timing one hash now.
-    pub fn new(cost: u32, threads: usize, queue: Option<usize>) -> Result<Self, HashError> {
+    /// [`QUEUE_WAIT_BUDGET`], measured by timing one hash on a hashing thread now (never on
+    /// the caller's, which is an async worker).
+    pub async fn new(cost: u32, threads: usize, queue: Option<usize>) -> Result<Self, HashError> {
         let threads = threads.max(1);
-        let started = Instant::now();
-        let random: [u8; 32] = rand::random();
-        let dummy_hash =
-            bcrypt::hash(random, cost).map_err(|e| HashError::Failed(e.to_string()))?;
-        let one_hash = started.elapsed().max(Duration::from_micros(1));
-        let queue = queue.unwrap_or_else(|| {
-            (QUEUE_WAIT_BUDGET.as_secs_f64() / one_hash.as_secs_f64() * threads as f64) as usize
-        });
         let (jobs, waiting) = mpsc::channel::<Job>();
         let waiting = Arc::new(Mutex::new(waiting));
         for index in 0..threads {
@@ -84,6 +77,23 @@ impl PasswordHasher {
                 .spawn(move || work(&waiting))
                 .map_err(|e| HashError::Failed(format!("cannot start a hashing thread: {e}")))?;
         }
+        let (answer, answered) = oneshot::channel();
+        let first: Job = Box::new(move || {
+            let started = Instant::now();
+            let random: [u8; 32] = rand::random();
+            let hash = bcrypt::hash(random, cost);
+            let _ = answer.send((hash, started.elapsed()));
+        });
+        jobs.send(first)
+            .map_err(|_| HashError::Failed("the hashing threads stopped".into()))?;
+        let (dummy_hash, one_hash) = answered
+            .await
+            .map_err(|_| HashError::Failed("the hashing thread stopped".into()))?;
+        let dummy_hash = dummy_hash.map_err(|e| HashError::Failed(e.to_string()))?;
+        let one_hash = one_hash.max(Duration::from_micros(1));
+        let queue = queue.unwrap_or_else(|| {
+            (QUEUE_WAIT_BUDGET.as_secs_f64() / one_hash.as_secs_f64() * threads as f64) as usize
+        });
         tracing::info!(
             cost,
             threads,
@@ -188,7 +198,8 @@ impl Slot {
 /// A hashing thread: runs jobs until every sender is gone.
 fn work(waiting: &Mutex<mpsc::Receiver<Job>>) {
     loop {
-        // The lock is held only while taking a job, never while running it.
+        // One idle thread waits for the next job holding the lock, the others for the lock;
+        // it is never held while a job runs.
         let next = match waiting.lock() {
             Ok(receiver) => receiver.recv(),
             Err(poisoned) => poisoned.into_inner().recv(),
@@ -210,7 +221,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_accounts_never_match() {
-        let hasher = PasswordHasher::new(4, 2, Some(4)).unwrap();
+        let hasher = PasswordHasher::new(4, 2, Some(4)).await.unwrap();
         let hash = hasher.hash(&password("correct horse")).await.unwrap();
         assert!(
             hasher
@@ -235,7 +246,7 @@ mod tests {
     #[tokio::test]
     async fn a_saturated_pool_refuses_at_once() {
         // One thread, no queue: while a hash runs, the next is refused.
-        let hasher = PasswordHasher::new(4, 1, Some(0)).unwrap();
+        let hasher = PasswordHasher::new(4, 1, Some(0)).await.unwrap();
         let (release, hold) = std::sync::mpsc::channel::<()>();
         let blocked = hasher.clone();
         let first = tokio::spawn(async move {
@@ -263,15 +274,15 @@ mod tests {
         assert!(hasher.hash(&password("password three")).await.is_ok());
     }
 
-    #[test]
-    fn the_default_queue_fits_the_wait_budget() {
+    #[tokio::test]
+    async fn the_default_queue_fits_the_wait_budget() {
         // Cost 4 takes about a millisecond: one second of it admits hundreds. The bound is
         // loose on purpose — a machine busy with other tests may time the first hash slowly —
         // and only fails if the queue is not derived from the measured time at all.
-        let hasher = PasswordHasher::new(4, 2, None).unwrap();
+        let hasher = PasswordHasher::new(4, 2, None).await.unwrap();
         assert!(hasher.queue >= 10, "queue {}", hasher.queue);
         // Cost 12 at hundreds of milliseconds per hash leaves room for a few only.
-        let slow = PasswordHasher::new(12, 1, None).unwrap();
+        let slow = PasswordHasher::new(12, 1, None).await.unwrap();
         assert!(slow.queue <= 10, "queue {}", slow.queue);
     }
 }

@@ -116,6 +116,7 @@ impl Service for Application {
         };
         let hasher =
             PasswordHasher::new(config.bcrypt_cost, config.hash_threads, config.hash_queue)
+                .await
                 .map_err(|e| StartupError::component("password hashing", e))?;
         if let Some(admin) = &config.bootstrap_admin {
             bootstrap_admin(&pool, &hasher, admin).await?;

@@ -121,7 +121,7 @@ async fn admin(command: AdminCommand) -> anyhow::Result<()> {
                     line.trim_end_matches(['\r', '\n']).to_owned()
                 }
             };
-            let hasher = PasswordHasher::new(config.bcrypt_cost, 1, Some(0))?;
+            let hasher = PasswordHasher::new(config.bcrypt_cost, 1, Some(0)).await?;
             match admin::ensure_admin(&pool, &hasher, &email, password.into(), &display_name)
                 .await?
             {

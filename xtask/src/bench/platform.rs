@@ -523,20 +523,12 @@ fn ensure_account(gateway: u16, index: usize) -> Result<()> {
 /// An access token and the user id of account `index`.
 fn sign_in(gateway: u16, index: usize) -> Result<(String, String)> {
     let body = json!({"email": email(index), "password": PASSWORD});
-    let (status, text) = http(gateway, "POST", "/v1/auth/login", Some(&body), None)?;
-    if status != 200 {
-        bail!("signing in answered {status}: {text}");
-    }
-    let answer: Value = serde_json::from_str(&text)?;
+    let answer = json_answer(gateway, "POST", "/v1/auth/login", Some(&body), None)?;
     let token = answer["access_token"]
         .as_str()
         .context("no access_token in the sign-in answer")?
         .to_owned();
-    let (status, text) = http(gateway, "GET", "/v1/users/me", None, Some(&token))?;
-    if status != 200 {
-        bail!("GET /v1/users/me answered {status}: {text}");
-    }
-    let me: Value = serde_json::from_str(&text)?;
+    let me = json_answer(gateway, "GET", "/v1/users/me", None, Some(&token))?;
     let id = me["id"]
         .as_str()
         .context("no id in /v1/users/me")?
@@ -544,7 +536,23 @@ fn sign_in(gateway: u16, index: usize) -> Result<(String, String)> {
     Ok((token, id))
 }
 
-/// One HTTP/1.1 request on a fresh connection: the status and the body (bounded by 30 s).
+/// The JSON body of a 200 answer to [`http`]; any other status is an error that says it.
+fn json_answer(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> Result<Value> {
+    let (status, text) = http(port, method, path, body, token)?;
+    if status != 200 {
+        bail!("{method} {path} answered {status}: {text}");
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
+/// One HTTP/1.1 request on a fresh connection: the status and the body (connecting bounded by
+/// 5 s, writing and reading by 30 s).
 fn http(
     port: u16,
     method: &str,
@@ -552,8 +560,10 @@ fn http(
     body: Option<&Value>,
     token: Option<&str>,
 ) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let body = body.map(Value::to_string).unwrap_or_default();
     let authorization = token
         .map(|token| format!("Authorization: Bearer {token}\r\n"))

@@ -44,7 +44,11 @@ use tokio_util::sync::CancellationToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
-use super::{KafkaConfig, Producer, envelope::Attributes, outbox};
+use super::{
+    KafkaConfig, Producer,
+    envelope::Attributes,
+    outbox::{self, WAKE_CHANNEL as CHANNEL},
+};
 use crate::{
     config::{ConfigError, Env, in_range},
     http::metrics::Metrics,
@@ -60,8 +64,6 @@ const RELAY_LOCK_KEY: i64 = 0x6d61_7271_7565_656f;
 
 /// How often the backlog gauges are refreshed while the relay is busy.
 const BACKLOG_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
-
-use outbox::WAKE_CHANNEL as CHANNEL;
 
 /// Relay settings.
 #[derive(Debug, Clone)]

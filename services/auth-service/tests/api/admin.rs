@@ -45,7 +45,7 @@ async fn an_existing_account_becomes_admin_only_when_promoted() {
     let app = spawn_app().await;
     let (_, address, _) = app.signed_in_user().await;
     let pool = app.database.pool();
-    let hasher = PasswordHasher::new(4, 1, Some(0)).unwrap();
+    let hasher = PasswordHasher::new(4, 1, Some(0)).await.unwrap();
 
     let refused =
         admin::ensure_admin(&pool, &hasher, &address, "another password".into(), "Admin").await;

@@ -16,7 +16,7 @@ use marquee_common::{
 use marquee_proto_events::topics;
 use marquee_testkit::{
     ApiClient, TestDatabase, TestIdentity, TestPublisher, TestTopics, TestUser, WsClient,
-    eventually_async, redis_url, relay_config,
+    WsOptions, eventually_async, redis_url, relay_config,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -46,6 +46,20 @@ impl Instance {
     /// A WebSocket for `user` on this instance.
     pub async fn socket(&self, user: &TestUser) -> WsClient {
         WsClient::connect(self.port, "/v1/chat/ws", &user.token).await
+    }
+
+    /// A socket of `user` whose client reads through a 4 KiB receive buffer: a reader that
+    /// stops reading fills it within a few frames, so the server's back-pressure shows.
+    pub async fn socket_with_small_buffer(&self, user: &TestUser) -> WsClient {
+        let options = WsOptions {
+            bearer: Some(user.token.clone()),
+            recv_buffer: Some(4096),
+            ..WsOptions::default()
+        };
+        let (socket, _) = WsClient::try_connect(self.port, "/v1/chat/ws", &options)
+            .await
+            .expect("a socket with a small receive buffer");
+        socket
     }
 }
 

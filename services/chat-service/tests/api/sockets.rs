@@ -186,14 +186,7 @@ async fn a_slow_consumer_is_disconnected_without_delaying_the_others() {
     let sloth = cluster.user("Sloth").await;
     let room = cluster.room(&ada, "Firehose", "public").await;
     cluster.join(&sloth, room).await;
-    let options = WsOptions {
-        bearer: Some(sloth.token.clone()),
-        recv_buffer: Some(4096),
-        ..WsOptions::default()
-    };
-    let (mut slow, _) = WsClient::try_connect(cluster.port, "/v1/chat/ws", &options)
-        .await
-        .unwrap();
+    let mut slow = cluster.socket_with_small_buffer(&sloth).await;
     join_socket(&mut slow, room).await;
     let mut reader = cluster.socket(&ada).await;
     join_socket(&mut reader, room).await;
@@ -255,14 +248,7 @@ async fn a_burst_beyond_the_queue_is_caught_up_in_order_without_disconnecting() 
     let bea = cluster.user("Bea").await;
     let room = cluster.room(&ada, "Backlog", "public").await;
     cluster.join(&bea, room).await;
-    let options = WsOptions {
-        bearer: Some(bea.token.clone()),
-        recv_buffer: Some(4096),
-        ..WsOptions::default()
-    };
-    let (mut behind, _) = WsClient::try_connect(cluster.port, "/v1/chat/ws", &options)
-        .await
-        .unwrap();
+    let mut behind = cluster.socket_with_small_buffer(&bea).await;
     join_socket(&mut behind, room).await;
     let mut writer = cluster.socket(&ada).await;
 

@@ -428,29 +428,19 @@ async fn redis_away_for_half_a_minute_costs_only_what_needs_redis() {
     // The outage itself: Redis is simply gone this long while the load goes on.
     tokio::time::sleep(Duration::from_secs(30)).await;
     // What truly needs Redis says so: sessions are made there.
-    let sign_in = platform
-        .gateway
-        .post(
-            "/v1/auth/login",
-            &json!({"email": "redis-outage@example.com", "password": crate::platform::PASSWORD}),
-        )
-        .await;
-    assert_eq!(sign_in.status(), 503, "signing in without Redis");
-    assert!(sign_in.headers().contains_key("retry-after"));
+    let credentials =
+        json!({"email": "redis-outage@example.com", "password": crate::platform::PASSWORD});
+    let sign_in = || platform.gateway.post("/v1/auth/login", &credentials);
+    let sign_in_now = sign_in().await;
+    assert_eq!(sign_in_now.status(), 503, "signing in without Redis");
+    assert!(sign_in_now.headers().contains_key("retry-after"));
     line.restore();
     load.wait_for(20, "requests after the outage").await;
     load.finish_without_failures("around the Redis outage")
         .await;
     // And once Redis is back, so is signing in.
     eventually_async(Duration::from_secs(30), "signing in again", || async {
-        let response = platform
-            .gateway
-            .post(
-                "/v1/auth/login",
-                &json!({"email": "redis-outage@example.com", "password": crate::platform::PASSWORD}),
-            )
-            .await;
-        (response.status() == 200).then_some(())
+        (sign_in().await.status() == 200).then_some(())
     })
     .await;
 }
