@@ -106,22 +106,32 @@ impl Pool {
     /// The instances in rotation, starting with the next one in round-robin order: the
     /// first gets the request, the others are the fallbacks for a retry. With none in
     /// rotation, every instance not ejected (fail open, see the module docs).
+    ///
+    /// The turn goes round the instances in rotation, not round all of them: skipping a
+    /// dead instance in a fixed ring would hand its turns to its neighbour, which would
+    /// then take twice the load of the others.
     pub fn candidates(&self) -> Vec<Arc<Instance>> {
-        let count = self.instances.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = self.now_ms();
-        let in_turn = || (0..count).map(|i| &self.instances[(start + i) % count]);
-        let in_rotation: Vec<_> = in_turn()
+        let mut chosen: Vec<_> = self
+            .instances
+            .iter()
             .filter(|instance| self.in_rotation(instance, now))
             .cloned()
             .collect();
-        if !in_rotation.is_empty() {
-            return in_rotation;
+        if chosen.is_empty() {
+            chosen = self
+                .instances
+                .iter()
+                .filter(|instance| instance.ejected_until.load(Ordering::Relaxed) <= now)
+                .cloned()
+                .collect();
         }
-        in_turn()
-            .filter(|instance| instance.ejected_until.load(Ordering::Relaxed) <= now)
-            .cloned()
-            .collect()
+        if !chosen.is_empty() {
+            let start = self.next.fetch_add(1, Ordering::Relaxed);
+            let len = chosen.len();
+            chosen.rotate_left(start % len);
+        }
+        chosen
     }
 
     /// Whether any instance is in rotation.
@@ -322,8 +332,21 @@ mod tests {
         assert_eq!(labels(&pool.candidates()), ["a:1", "b:2", "c:3"]);
         assert_eq!(labels(&pool.candidates()), ["b:2", "c:3", "a:1"]);
         pool.record_check(&pool.instances[0], false, Some("down".into()));
-        assert_eq!(labels(&pool.candidates()), ["c:3", "b:2"]);
+        assert_eq!(labels(&pool.candidates()), ["b:2", "c:3"]);
         assert!(pool.is_available());
+    }
+
+    #[test]
+    fn the_instance_after_a_dead_one_takes_no_more_than_its_share() {
+        let pools = pools(&["http://a:1", "http://b:2", "http://c:3"], 3);
+        let pool = pools.get("svc").unwrap();
+        pool.record_check(&pool.instances[0], true, None);
+        pool.record_check(&pool.instances[1], false, Some("down".into()));
+        pool.record_check(&pool.instances[2], true, None);
+        let firsts: Vec<String> = (0..6)
+            .map(|_| pool.candidates()[0].label().to_owned())
+            .collect();
+        assert_eq!(firsts, ["a:1", "c:3", "a:1", "c:3", "a:1", "c:3"]);
     }
 
     #[test]

@@ -133,6 +133,16 @@ async fn instances_take_turns_and_a_dead_one_is_skipped() {
     // Port 9 (discard) has no listener here: never healthy, never chosen.
     let instances = format!("{},http://127.0.0.1:9,{}", first.uri(), second.uri());
     let gateway = spawn_gateway(&[only_users(), ("USERS_UPSTREAMS", instances)], true).await;
+    // Ready means one instance in rotation; wait for both live ones.
+    marquee_testkit::eventually_async(Duration::from_secs(10), "both in rotation", || async {
+        let metrics = gateway.api.get("/metrics").await.text().await.ok()?;
+        let in_rotation = metrics
+            .lines()
+            .filter(|line| line.starts_with("gateway_upstream_healthy{") && line.ends_with(" 1"))
+            .count();
+        (in_rotation == 2).then_some(())
+    })
+    .await;
     for _ in 0..10 {
         assert_eq!(gateway.api.get("/v1/users/ping").await.status(), 200);
     }
@@ -145,9 +155,10 @@ async fn instances_take_turns_and_a_dead_one_is_skipped() {
     let first_count = count(first.received_requests().await.unwrap());
     let second_count = count(second.received_requests().await.unwrap());
     assert_eq!(first_count + second_count, 10);
-    assert!(
-        (4..=6).contains(&first_count),
-        "round-robin should split 10 requests evenly, got {first_count}/{second_count}"
+    assert_eq!(
+        (first_count, second_count),
+        (5, 5),
+        "round-robin splits requests evenly between the live instances"
     );
 }
 
