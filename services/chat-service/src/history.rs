@@ -48,7 +48,7 @@ pub struct History {
 /// Why one send attempt did not commit.
 enum Attempt {
     Failed(ChatError),
-    /// A concurrent retry of the same `client_msg_id` stored it first.
+    /// The sender's `client_msg_id` is already stored: a retry, or a concurrent one that won.
     LostRace,
 }
 
@@ -164,13 +164,9 @@ async fn store_message(
     draft: &Draft,
 ) -> Result<Sent, Attempt> {
     let cid = draft.client_msg_id.as_str();
-    if let Some(original) = store::messages::find_sent(conn, room, sender, cid).await? {
-        return Ok(Sent {
-            message: original.into(),
-            duplicate: true,
-        });
-    }
-    let Some(seq) = store::messages::next_seq(conn, room, sender).await? else {
+    // A retried `client_msg_id` is not looked up first: its insert finds the original and the
+    // attempt rolls back (`LostRace`), sparing every first send a round trip.
+    let Some((seq, display_name)) = store::messages::next_seq(conn, room, sender).await? else {
         rooms::as_member(conn, room, sender).await?;
         // A member after all: the membership arrived between the two queries.
         return Err(ChatError::NotAMember.into());
@@ -206,7 +202,6 @@ async fn store_message(
             .into());
         }
     }
-    let display_name = store::directory::name(conn, sender).await?;
     let message = ChatMessage {
         room_id: room,
         seq: seq_out(seq),

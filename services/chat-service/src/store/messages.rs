@@ -76,13 +76,14 @@ pub async fn find_sent(
         .optional()
 }
 
-/// Takes the room's next `seq` if `sender` is a member: the room row stays locked until the
+/// Takes the room's next `seq` if `sender` is a member, with the sender's display name (if
+/// the directory knows it) in the same round trip: the room row stays locked until the
 /// transaction ends, which orders concurrent senders, and a rollback returns the number.
 pub async fn next_seq(
     conn: &mut AsyncPgConnection,
     room: Uuid,
     sender: Uuid,
-) -> QueryResult<Option<i64>> {
+) -> QueryResult<Option<(i64, Option<String>)>> {
     diesel::update(
         rooms::table.filter(rooms::id.eq(room)).filter(exists(
             room_members::table
@@ -91,7 +92,13 @@ pub async fn next_seq(
         )),
     )
     .set(rooms::last_seq.eq(rooms::last_seq + 1))
-    .returning(rooms::last_seq)
+    .returning((
+        rooms::last_seq,
+        directory::table
+            .find(sender)
+            .select(directory::display_name)
+            .single_value(),
+    ))
     .get_result(conn)
     .await
     .optional()
