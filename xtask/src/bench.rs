@@ -9,8 +9,9 @@
 //!   with the gateway's rate limits off and on (Redis) — see [`gateway`].
 //! - `bcrypt`: the time of one password verification at `BCRYPT_COST` (default 12) on one
 //!   core, the reference for sign-in throughput.
-//! - `logins`, `profiles`, `websocket` and `sockets`: against the whole stack, built optimised and started on ports
-//!   18080–18085 with its own databases (`marquee_bench_*`) — see [`platform`].
+//! - `logins`, `profiles`, `websocket`, `sockets` and `fanout`: against the whole stack,
+//!   built optimised and started on ports 18080–18085 with its own databases
+//!   (`marquee_bench_*`) — see [`platform`].
 //!
 //! Load comes from wrk (Debian's package, installed here when missing, as is nginx); nginx
 //! runs from its own configuration under the target folder, never as the system service.
@@ -52,6 +53,7 @@ pub enum Suite {
     Profiles,
     Sockets,
     Websocket,
+    Fanout,
 }
 
 impl Options {
@@ -70,9 +72,10 @@ impl Options {
                 "profiles" => options.suites.push(Suite::Profiles),
                 "sockets" => options.suites.push(Suite::Sockets),
                 "websocket" => options.suites.push(Suite::Websocket),
+                "fanout" => options.suites.push(Suite::Fanout),
                 other => bail!(
                     "unknown argument {other:?} for `bench`: expected --quick and suites among \
-                     events, gateway, bcrypt, logins, profiles, sockets, websocket"
+                     events, gateway, bcrypt, logins, profiles, sockets, websocket, fanout"
                 ),
             }
         }
@@ -84,6 +87,7 @@ impl Options {
                 Suite::Profiles,
                 Suite::Websocket,
                 Suite::Sockets,
+                Suite::Fanout,
                 Suite::Events,
             ];
         }
@@ -113,7 +117,7 @@ pub fn run(options: &Options) -> Result<()> {
     let needs_stack = options.suites.iter().any(|suite| {
         matches!(
             suite,
-            Suite::Logins | Suite::Profiles | Suite::Sockets | Suite::Websocket
+            Suite::Logins | Suite::Profiles | Suite::Sockets | Suite::Websocket | Suite::Fanout
         )
     });
     let mut stack = None;
@@ -141,6 +145,10 @@ pub fn run(options: &Options) -> Result<()> {
             Suite::Sockets => {
                 let stack = stack.as_ref().context("the stack runs for this suite")?;
                 platform::sockets(options, stack, &root, &mut report)?;
+            }
+            Suite::Fanout => {
+                let stack = stack.as_ref().context("the stack runs for this suite")?;
+                platform::fanout(options, stack, &root, &out, &mut report)?;
             }
         }
     }
@@ -511,13 +519,13 @@ fn duration_ms(text: &str) -> Option<f64> {
 }
 
 /// User + system CPU seconds of a process, 0 when it cannot be read.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     // utime and stime: fields 14 and 15 of /proc/<pid>/stat.
     stat_seconds(&format!("/proc/{pid}/stat"), 14)
 }
 
 /// CPU seconds of this process's finished (waited-for) children.
-fn children_cpu_seconds() -> f64 {
+pub(crate) fn children_cpu_seconds() -> f64 {
     // cutime and cstime: fields 16 and 17.
     stat_seconds("/proc/self/stat", 16)
 }
@@ -709,7 +717,9 @@ Transfer/sec:      5.00MB";
         let options = Options::parse(&args(&["--quick", "gateway"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.suites, vec![Suite::Gateway]);
-        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 7);
+        assert_eq!(Options::parse(&[]).unwrap().suites.len(), 8);
+        let fanout = Options::parse(&args(&["fanout"])).unwrap();
+        assert_eq!(fanout.suites, vec![Suite::Fanout]);
         assert!(Options::parse(&args(&["--fast"])).is_err());
     }
 

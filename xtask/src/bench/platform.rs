@@ -13,6 +13,9 @@
 //!   gateway against straight to chat-1, and the handshake time of each.
 //! - `sockets`: the memory (RSS) one chat instance holds per idle authenticated WebSocket,
 //!   1 000 then 2 000 of them opened by k6, and how much it gives back once they closed.
+//! - `fanout`: messages sent on chat-1 at 20, 100, 300 and 1 000 per second (k6,
+//!   `loadtest/fanout.js`) to 1 000 sockets on chat-2 in 100 rooms: delivery latency, and
+//!   every delivery lost, duplicated or out of order.
 //!
 //! Rate limits stay on with quotas high enough that the load is measured, not refused.
 
@@ -468,6 +471,238 @@ pub fn sockets(options: &Options, stack: &Stack, root: &Path, report: &mut Repor
     Ok(())
 }
 
+/// The account that creates the fan-out rooms (and opens no socket).
+const FANOUT_OWNER_ACCOUNT: usize = 1999;
+/// Rooms of each fan-out run; the sockets in room n sign in as account
+/// `FANOUT_FIRST_ACCOUNT + n`.
+const FANOUT_FIRST_ACCOUNT: usize = 2000;
+const FANOUT_ROOMS: usize = 100;
+/// Receivers on chat-2, an even number per room.
+const FANOUT_RECEIVERS: usize = 1000;
+/// From the start of k6 to the first send: every receiver is in its room by then.
+const FANOUT_WARMUP: Duration = Duration::from_secs(12);
+
+/// One fan-out run of `loadtest/fanout.js`, as read from its k6 summary.
+#[derive(Debug, Clone, Copy, Default)]
+struct FanoutRun {
+    sent: f64,
+    acked: f64,
+    delivered: f64,
+    duplicates: f64,
+    out_of_order: f64,
+    joined: f64,
+    error_frames: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    ack_p50_ms: f64,
+    ack_p99_ms: f64,
+    /// CPU cores used while sending by chat-1 (sending), chat-2 (delivering) and k6.
+    cores: [f64; 3],
+    /// CPU cores busy on the whole machine while sending.
+    machine_cores: f64,
+}
+
+/// Chat fan-out from chat-1 to chat-2 at several message rates; see the module docs.
+pub fn fanout(
+    options: &Options,
+    stack: &Stack,
+    root: &Path,
+    out: &Path,
+    report: &mut Report,
+) -> Result<()> {
+    let gateway = port(stack, "gateway")?;
+    let sender = stack.process("chat-1").context("chat-1 is not running")?;
+    let receiver = stack.process("chat-2").context("chat-2 is not running")?;
+    let mut tokens = Vec::new();
+    crate::deps::step(&format!("{FANOUT_ROOMS} accounts for the fan-out"), || {
+        ensure_account(gateway, FANOUT_OWNER_ACCOUNT)?;
+        tokens.push(sign_in(gateway, FANOUT_OWNER_ACCOUNT)?.0);
+        for index in FANOUT_FIRST_ACCOUNT..FANOUT_FIRST_ACCOUNT + FANOUT_ROOMS {
+            ensure_account(gateway, index)?;
+            tokens.push(sign_in(gateway, index)?.0);
+        }
+        Ok(())
+    })?;
+    let (owner, members) = tokens.split_first().context("the owner signed in")?;
+    let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
+    let k6 = venv.join("bin/k6");
+    let seconds: u32 = if options.quick { 5 } else { 10 };
+    let rates: &[u32] = if options.quick {
+        &[100, 1000]
+    } else {
+        &[20, 100, 300, 1000]
+    };
+    let mut runs: Vec<Vec<FanoutRun>> = vec![Vec::new(); rates.len()];
+    for round in 1..=options.rounds() {
+        crate::deps::step(&format!("fan-out round {round}"), || {
+            for (rate, runs) in rates.iter().zip(&mut runs) {
+                let rooms = (0..FANOUT_ROOMS)
+                    .map(|i| create_room(gateway, owner, &format!("fan-out {rate}/s {i}")))
+                    .collect::<Result<Vec<_>>>()?;
+                let summary = out.join(format!("fanout-{rate}.json"));
+                let mut k6_run = Command::new(&k6)
+                    .current_dir(root)
+                    .args(["run", "--quiet", "--summary-export"])
+                    .arg(&summary)
+                    .args([
+                        "-e",
+                        &format!("SEND_URL=ws://127.0.0.1:{}/v1/chat/ws", sender.port()),
+                    ])
+                    .args([
+                        "-e",
+                        &format!("RECEIVE_URL=ws://127.0.0.1:{}/v1/chat/ws", receiver.port()),
+                    ])
+                    .args(["-e", &format!("TOKENS={}", members.join(","))])
+                    .args(["-e", &format!("ROOMS={}", rooms.join(","))])
+                    .args(["-e", &format!("RECEIVERS={FANOUT_RECEIVERS}")])
+                    .args(["-e", &format!("RATE={rate}")])
+                    .args(["-e", &format!("SECONDS={seconds}")])
+                    .args(["-e", &format!("WARMUP={}", FANOUT_WARMUP.as_secs())])
+                    .arg("loadtest/fanout.js")
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .context("cannot run k6")?;
+                // CPU over the sending window only, not the warm-up and drain around it.
+                let pids = [sender.pid(), receiver.pid(), k6_run.id()];
+                std::thread::sleep(FANOUT_WARMUP);
+                let cpu_before = pids.map(super::cpu_seconds);
+                let machine_before = machine_busy_seconds();
+                std::thread::sleep(Duration::from_secs(seconds.into()));
+                let cpu_after = pids.map(super::cpu_seconds);
+                let machine_after = machine_busy_seconds();
+                let status = k6_run.wait()?;
+                // 99: a threshold failed (error frames, a socket not connected) — the
+                // counters below say which; anything else is k6 itself failing.
+                if !status.success() && status.code() != Some(99) {
+                    bail!("k6 fanout at {rate} msg/s failed ({status})");
+                }
+                let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+                let mut run = FanoutRun::from_summary(&summary);
+                for (core, (after, before)) in
+                    run.cores.iter_mut().zip(cpu_after.iter().zip(cpu_before))
+                {
+                    *core = (after - before) / f64::from(seconds);
+                }
+                run.machine_cores = (machine_after - machine_before) / f64::from(seconds);
+                runs.push(run);
+            }
+            Ok(())
+        })?;
+    }
+    let per_room = (FANOUT_RECEIVERS / FANOUT_ROOMS) as f64;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    report.line(&format!(
+        "## Chat fan-out (send on chat-1 → delivery on chat-2; {FANOUT_RECEIVERS} receiving \
+         sockets in {FANOUT_ROOMS} rooms, {per_room:.0} per room; k6, {seconds} s per rate)\n"
+    ));
+    report.line(
+        "| messages/s | deliveries/s | delivery p50 | p99 | max | ack p50, p99 | lost | duplicated | out of order | not acknowledged | cores busy while sending: chat-1, chat-2, k6, machine |",
+    );
+    report.line("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (rate, runs) in rates.iter().zip(&runs) {
+        let pick = |value: fn(&FanoutRun) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(value).collect();
+            median(&mut values)
+        };
+        let total = |value: fn(&FanoutRun) -> f64| runs.iter().map(value).sum::<f64>();
+        // Every receiver was in its room before the first send: each acknowledged message is
+        // due on every receiver of its room.
+        let lost = total(|run| {
+            (run.acked * (FANOUT_RECEIVERS / FANOUT_ROOMS) as f64 - run.delivered).max(0.0)
+        });
+        let absent = total(|run| FANOUT_RECEIVERS as f64 - run.joined);
+        let errors = total(|run| run.error_frames);
+        report.line(&format!(
+            "| {rate} | {:.0} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms, {:.0} ms | {lost:.0}{} | {:.0} | {:.0} | {:.0} of {:.0} | {:.2}, {:.2}, {:.2}, {:.2} of {cores} |",
+            pick(|run| run.delivered) / f64::from(seconds),
+            pick(|run| run.p50_ms),
+            pick(|run| run.p99_ms),
+            pick(|run| run.max_ms),
+            pick(|run| run.ack_p50_ms),
+            pick(|run| run.ack_p99_ms),
+            if absent > 0.0 || errors > 0.0 {
+                format!(" (**{absent:.0} receivers not in their room, {errors:.0} error frames**)")
+            } else {
+                String::new()
+            },
+            total(|run| run.duplicates),
+            total(|run| run.out_of_order),
+            total(|run| run.sent - run.acked),
+            total(|run| run.sent),
+            pick(|run| run.cores[0]),
+            pick(|run| run.cores[1]),
+            pick(|run| run.cores[2]),
+            pick(|run| run.machine_cores),
+        ));
+    }
+    report.line(
+        "\nLatency, deliveries/s and cores are medians of the rounds; lost, duplicated, out of \
+         order and not acknowledged are totals over them. Target: p99 ≤ 25 ms at 1 000 msg/s. \
+         Reference: Centrifugo documents ≈ 12.5 k deliveries/s per CPU.\n",
+    );
+    Ok(())
+}
+
+impl FanoutRun {
+    fn from_summary(summary: &Value) -> Self {
+        let metrics = &summary["metrics"];
+        // k6 leaves out a counter that never moved.
+        let count = |name: &str| metrics[name]["count"].as_f64().unwrap_or(0.0);
+        let stat = |trend: &str, name: &str| metrics[trend][name].as_f64().unwrap_or(f64::NAN);
+        Self {
+            sent: count("fanout_sent"),
+            acked: count("fanout_acked"),
+            delivered: count("fanout_delivered"),
+            duplicates: count("fanout_duplicates"),
+            out_of_order: count("fanout_out_of_order"),
+            joined: count("fanout_receivers_joined"),
+            error_frames: count("fanout_error_frames"),
+            p50_ms: stat("fanout_latency", "med"),
+            p99_ms: stat("fanout_latency", "p(99)"),
+            max_ms: stat("fanout_latency", "max"),
+            ack_p50_ms: stat("fanout_ack_latency", "med"),
+            ack_p99_ms: stat("fanout_ack_latency", "p(99)"),
+            cores: [0.0; 3],
+            machine_cores: 0.0,
+        }
+    }
+}
+
+/// CPU seconds the whole machine has been busy since boot (`/proc/stat`: every state but idle
+/// and iowait), 0 when it cannot be read.
+fn machine_busy_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (Some(idle), Some(iowait)) = (ticks.get(3), ticks.get(4)) else {
+        return 0.0;
+    };
+    (ticks.iter().sum::<f64>() - idle - iowait) / 100.0
+}
+
+/// Creates a public room as the holder of `token`; returns its id.
+fn create_room(gateway: u16, token: &str, name: &str) -> Result<String> {
+    let body = json!({"name": name, "visibility": "public"});
+    let (status, text) = http(gateway, "POST", "/v1/chat/rooms", Some(&body), Some(token))?;
+    if status != 201 {
+        bail!("creating room {name:?} answered {status}: {text}");
+    }
+    let room: Value = serde_json::from_str(&text)?;
+    Ok(room["id"]
+        .as_str()
+        .context("no id in the created room")?
+        .to_owned())
+}
+
 /// A process's resident memory in KiB (`VmRSS` of `/proc/<pid>/status`).
 fn rss_kib(pid: u32) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -787,6 +1022,31 @@ mod tests {
             redis_address("rediss://:secret@cache.internal:6380/0").unwrap(),
             ("cache.internal".to_owned(), 6380)
         );
+    }
+
+    #[test]
+    fn a_fanout_summary_reads_absent_counters_as_zero() {
+        let summary = json!({"metrics": {
+            "fanout_sent": {"count": 500, "rate": 50.0},
+            "fanout_acked": {"count": 500, "rate": 50.0},
+            "fanout_delivered": {"count": 5000, "rate": 500.0},
+            "fanout_receivers_joined": {"count": 1000, "rate": 40.0},
+            "fanout_latency": {"med": 14.0, "p(99)": 31.0, "max": 40.0, "count": 5000},
+            "fanout_ack_latency": {"med": 2.0, "p(99)": 6.0, "max": 9.0, "count": 500},
+        }});
+        let run = FanoutRun::from_summary(&summary);
+        assert_eq!((run.sent, run.acked, run.delivered), (500.0, 500.0, 5000.0));
+        assert_eq!(
+            (run.duplicates, run.out_of_order, run.error_frames),
+            (0.0, 0.0, 0.0)
+        );
+        assert_eq!((run.p50_ms, run.p99_ms, run.max_ms), (14.0, 31.0, 40.0));
+        assert_eq!((run.ack_p50_ms, run.ack_p99_ms), (2.0, 6.0));
+    }
+
+    #[test]
+    fn the_machine_has_been_busy_since_boot() {
+        assert!(machine_busy_seconds() > 0.0);
     }
 
     #[test]
