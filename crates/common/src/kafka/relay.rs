@@ -246,6 +246,13 @@ impl OutboxRelay {
         diesel::sql_query(format!("LISTEN {CHANNEL}"))
             .execute(&mut conn)
             .await?;
+        // The read skips the batch in flight with `id <> ALL($1)`, up to `batch_size` ids.
+        // After five runs of a prepared statement PostgreSQL may settle on its generic plan,
+        // which compares each row with every id of the array (1 000 × 1 000 comparisons: 3.9
+        // ms a read); planned for the actual array it hashes it (0.4 ms, planning included).
+        diesel::sql_query("SET plan_cache_mode = force_custom_plan")
+            .execute(&mut conn)
+            .await?;
 
         let mut producer = self.kafka.producer()?;
         warm_up(&producer).await;
