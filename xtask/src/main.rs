@@ -21,10 +21,10 @@
 //! exits non-zero. Whatever xtask started, it stops.
 
 mod bench;
+mod database_url;
 mod deploy_checks;
 mod deps;
 mod load;
-mod postgres;
 mod python_tools;
 mod report;
 mod stack;

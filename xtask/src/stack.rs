@@ -23,13 +23,19 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use crate::{
+    database_url::ServerUrl,
     deps::{Dependencies, step},
-    postgres::{ServerUrl, ensure_database},
 };
 
-/// The services that own a database, as their database names end: `up` creates
-/// `marquee_auth`, `marquee_users`, …, the benchmarks `marquee_bench_auth`, ….
-pub const DATABASE_SERVICES: [&str; 4] = ["auth", "users", "movies", "chat"];
+/// The services that own a database: how their database's name ends (`up` creates
+/// `marquee_auth`, `marquee_users`, …, the benchmarks `marquee_bench_auth`, …) and the binary
+/// that creates and migrates it.
+pub const DATABASE_SERVICES: [(&str, &str); 4] = [
+    ("auth", "auth-service"),
+    ("users", "user-service"),
+    ("movies", "movies-service"),
+    ("chat", "chat-service"),
+];
 
 /// `cargo xtask up` flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,23 +123,20 @@ pub struct StackConfig {
 }
 
 impl Stack {
-    /// Creates the databases, builds the binaries, makes development keys and starts every
-    /// service, then waits until each is ready (or `stop` is set).
+    /// Builds the binaries, creates and migrates the databases, makes development keys and
+    /// starts every service, then waits until each is ready (or `stop` is set).
     pub fn start(deps: &Dependencies, config: &StackConfig, stop: &AtomicBool) -> Result<Self> {
         let server = ServerUrl::parse(deps.database_url())?;
-        step("creating the services' databases", || {
-            for service in DATABASE_SERVICES {
+        let root = workspace_root()?;
+        let bin_dir = build(&root, config.release)?;
+        step("creating and migrating the services' databases", || {
+            for (service, binary) in DATABASE_SERVICES {
                 let database = format!("{}{service}", config.database_prefix);
-                let created = ensure_database(&server, &database)?;
-                println!(
-                    "    {database}: {}",
-                    if created { "created" } else { "exists" }
-                );
+                migrate(&bin_dir, binary, &server.database_url(&database))?;
+                println!("    {database}: up to date");
             }
             Ok(())
         })?;
-        let root = workspace_root()?;
-        let bin_dir = build(&root, config.release)?;
         let dev = &config.dev;
         step(
             &format!(
@@ -274,6 +277,19 @@ struct Spec {
     binary: &'static str,
     port: u16,
     env: Vec<(&'static str, String)>,
+}
+
+/// `<binary> migrate --create-database` against `url`: the service's own driver creates the
+/// database if needed (authenticating as the server asks, SCRAM included) and applies its
+/// migrations. Its output is shown only when it fails.
+fn migrate(bin_dir: &Path, binary: &str, url: &str) -> Result<()> {
+    crate::python_tools::run_quiet(
+        Command::new(bin_dir.join(binary))
+            .args(["migrate", "--create-database"])
+            .env("DATABASE_URL", url)
+            .stdin(Stdio::null()),
+    )
+    .with_context(|| format!("{binary} migrate --create-database"))
 }
 
 fn specs(

@@ -227,14 +227,15 @@ pub async fn connect(url: &str) -> ConnectionResult<AsyncPgConnection> {
     open(url, None).await
 }
 
-async fn open(
+/// The driver's settings for `url` ([`connect`] says which), its TLS connector, and how long
+/// connecting may take.
+fn client_config(
     url: &str,
-    statement_timeout: Option<Duration>,
-) -> ConnectionResult<AsyncPgConnection> {
-    let (url, tls) = tls_for(url).map_err(ConnectionError::BadConnection)?;
+) -> Result<(tokio_postgres::Config, MakeTlsConnector, Duration), String> {
+    let (url, tls) = tls_for(url)?;
     let mut config: tokio_postgres::Config = url
         .parse()
-        .map_err(|e: tokio_postgres::Error| ConnectionError::BadConnection(e.to_string()))?;
+        .map_err(|e: tokio_postgres::Error| e.to_string())?;
     let timeout = config
         .get_connect_timeout()
         .copied()
@@ -249,6 +250,14 @@ async fn open(
             .keepalives_interval(dead_peer::KEEPALIVE_INTERVAL)
             .keepalives_retries(dead_peer::KEEPALIVE_RETRIES);
     }
+    Ok((config, tls, timeout))
+}
+
+async fn open(
+    url: &str,
+    statement_timeout: Option<Duration>,
+) -> ConnectionResult<AsyncPgConnection> {
+    let (mut config, tls, timeout) = client_config(url).map_err(ConnectionError::BadConnection)?;
     if let Some(statement_timeout) = statement_timeout {
         let options = format!(
             "{} -c statement_timeout={}",
@@ -267,6 +276,61 @@ async fn open(
     tokio::time::timeout(timeout, connecting)
         .await
         .map_err(|_| ConnectionError::BadConnection(format!("no connection within {timeout:?}")))?
+}
+
+/// Creates the database `url` names unless it exists; returns whether it was created. For
+/// the local stack and `<service> migrate --create-database`: in production the database is
+/// provisioned, and the service's role needs no `CREATEDB`.
+///
+/// It connects to the same server's `postgres` database as the same user, with the same TLS
+/// and timeouts as [`connect`], and authenticates however the server asks (SCRAM-SHA-256,
+/// PostgreSQL's default since 14, MD5, a clear-text password or trust).
+pub async fn create_database(url: &str) -> Result<bool, String> {
+    let (mut config, tls, timeout) = client_config(url)?;
+    let name = config
+        .get_dbname()
+        .filter(|name| !name.is_empty())
+        .ok_or("the database URL names no database")?
+        .to_owned();
+    config.dbname("postgres");
+    let creating = async {
+        let (client, connection) = config.connect(tls).await?;
+        let driver = tokio::spawn(connection);
+        // A quoted identifier: the name is taken as it is, whatever it holds.
+        let statement = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+        let created = match client.batch_execute(&statement).await {
+            Ok(()) => Ok(true),
+            Err(error)
+                if error.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(error),
+        };
+        drop(client);
+        let _ = driver.await;
+        created
+    };
+    match tokio::time::timeout(timeout + CREATE_DATABASE_TIMEOUT, creating).await {
+        Ok(Ok(created)) => Ok(created),
+        Ok(Err(error)) => Err(format!("creating database {name}: {}", describe(&error))),
+        Err(_) => Err(format!(
+            "creating database {name}: no answer within {:?}",
+            timeout + CREATE_DATABASE_TIMEOUT
+        )),
+    }
+}
+
+/// How long `CREATE DATABASE` may take once connected (it copies the template database).
+const CREATE_DATABASE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A driver error with the server's own message when there is one (tokio-postgres's
+/// `Display` says only "db error").
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
 }
 
 /// The TLS setup for a connection to `url`, with libpq's meaning of its `sslmode`:

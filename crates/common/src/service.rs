@@ -17,6 +17,7 @@ use actix_web::dev::Server;
 use anyhow::Context;
 use diesel_migrations::EmbeddedMigrations;
 use futures::FutureExt;
+use secrecy::ExposeSecret;
 
 use crate::{
     config::{ConfigError, Env},
@@ -164,7 +165,12 @@ pub enum Command {
     #[default]
     Serve,
     /// Apply the database migrations (`DATABASE_URL`) and exit: the migration job.
-    Migrate,
+    Migrate {
+        /// First create the database the URL names, unless it exists (local set-ups; needs
+        /// the `CREATEDB` privilege).
+        #[arg(long)]
+        create_database: bool,
+    },
     /// Exit 0 when this host's service answers /health/live (the container health check).
     Healthcheck,
 }
@@ -173,8 +179,8 @@ pub enum Command {
 pub async fn run<S: Service>(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve::<S>().await,
-        Command::Migrate => match S::MIGRATIONS {
-            Some(migrations) => migrate(migrations).await,
+        Command::Migrate { create_database } => match S::MIGRATIONS {
+            Some(migrations) => migrate(migrations, create_database).await,
             None => anyhow::bail!("{} has no database to migrate", S::NAME),
         },
         Command::Healthcheck => healthcheck(S::DEFAULT_PORT),
@@ -211,8 +217,17 @@ fn healthcheck(default_port: u16) -> anyhow::Result<()> {
 /// `<service> migrate`: applies the backbone's and then `service`'s pending migrations to
 /// `DATABASE_URL`, and returns. The migration job of a deployment whose pods run with
 /// `DATABASE_MIGRATE_ON_START=false`.
-async fn migrate(service: EmbeddedMigrations) -> anyhow::Result<()> {
+async fn migrate(service: EmbeddedMigrations, create_database: bool) -> anyhow::Result<()> {
     let database = DatabaseConfig::from_env(&Env::from_process())?;
+    if create_database {
+        let created = db::create_database(database.url.expose_secret())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "the database {}",
+            if created { "was created" } else { "exists" }
+        );
+    }
     let applied = db::migrate(&database.url, Some(service))
         .await
         .context("migrating the database")?;

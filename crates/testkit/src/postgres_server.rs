@@ -12,9 +12,9 @@ use tokio::process::Command;
 /// How long `pg_ctl` may take to start or stop the server.
 const PG_CTL_WAIT: Duration = Duration::from_secs(30);
 
-/// A PostgreSQL server on a free port with its own data directory (trust authentication,
-/// user `postgres`, no fsync), so a test can stop and restart it without disturbing the
-/// shared server other tests use. Stopped and deleted when dropped.
+/// A PostgreSQL server on a free port with its own data directory (user `postgres`, trust
+/// authentication or a SCRAM password, no fsync), so a test can stop and restart it without
+/// disturbing the shared server other tests use. Stopped and deleted when dropped.
 ///
 /// PostgreSQL refuses to run as root; as root, its commands run as the `postgres` user.
 #[derive(Debug)]
@@ -23,11 +23,24 @@ pub struct PostgresProcess {
     /// Holds `data/` (the cluster), the socket and the server's log.
     dir: PathBuf,
     bin: PathBuf,
+    /// The `postgres` user's password, when the server asks for one (SCRAM-SHA-256).
+    password: Option<String>,
 }
 
 impl PostgresProcess {
-    /// Creates the cluster and starts the server; panics with the reason if it cannot.
+    /// Creates the cluster (trust authentication) and starts the server; panics with the
+    /// reason if it cannot.
     pub async fn start() -> Self {
+        Self::create(None).await
+    }
+
+    /// Like [`PostgresProcess::start`], but every connection must authenticate with
+    /// SCRAM-SHA-256 (PostgreSQL's default since 14): `postgres`'s password is `password`.
+    pub async fn start_with_password(password: &str) -> Self {
+        Self::create(Some(password.to_owned())).await
+    }
+
+    async fn create(password: Option<String>) -> Self {
         let bin = bindir().await;
         let dir = std::env::temp_dir().join(format!(
             "marquee-postgres-{}",
@@ -50,29 +63,40 @@ impl PostgresProcess {
             port: crate::free_port(),
             dir,
             bin,
+            password,
         };
         let data = server.data_dir();
-        server
-            .run(
-                "initdb",
-                &[
-                    "-D",
-                    path_str(&data),
-                    "-U",
-                    "postgres",
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--no-sync",
-                ],
-            )
-            .await;
+        let mut initdb = vec![
+            "-D".to_owned(),
+            path_str(&data).to_owned(),
+            "-U".to_owned(),
+            "postgres".to_owned(),
+            "--encoding=UTF8".to_owned(),
+            "--no-sync".to_owned(),
+        ];
+        match &server.password {
+            None => initdb.push("--auth=trust".to_owned()),
+            Some(password) => {
+                let file = server.dir.join("password");
+                std::fs::write(&file, format!("{password}\n")).expect("the password file");
+                initdb.push("--auth=scram-sha-256".to_owned());
+                initdb.push(format!("--pwfile={}", path_str(&file)));
+            }
+        }
+        let initdb: Vec<&str> = initdb.iter().map(String::as_str).collect();
+        server.run("initdb", &initdb).await;
         server.start_again().await;
         server
     }
 
-    /// `postgres://postgres@127.0.0.1:<port>/postgres`, for `TestDatabase::create_on`.
+    /// `postgres://postgres[:password]@127.0.0.1:<port>/postgres`, for
+    /// `TestDatabase::create_on`.
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        let credentials = match &self.password {
+            Some(password) => format!("postgres:{password}"),
+            None => "postgres".to_owned(),
+        };
+        format!("postgres://{credentials}@127.0.0.1:{}/postgres", self.port)
     }
 
     /// Stops the server (fast shutdown: open connections are cut, as in a restart or a

@@ -33,8 +33,8 @@ use serde_json::{Value, json};
 
 use super::{Options, Report, WrkRun, median, wrk_with};
 use crate::{
+    database_url::ServerUrl,
     deps::{Dependencies, ensure_debian_tool, on_path},
-    postgres::{ServerUrl, ensure_database},
     stack::{self, Ports, Stack, StackConfig},
 };
 
@@ -229,7 +229,7 @@ pub fn profiles(
     let script = script.display().to_string();
 
     let server = ServerUrl::parse(deps.database_url())?;
-    ensure_database(&server, "marquee_bench_pgbench")?;
+    ensure_scratch_database(&server, "marquee_bench_pgbench")?;
     let pgbench_url = server.database_url("marquee_bench_pgbench");
     let pgbench = on_path("pgbench").context("pgbench is missing (Debian: postgresql-client)")?;
     crate::deps::step("pgbench -i -s 10 (1 000 000 accounts)", || {
@@ -922,6 +922,37 @@ fn imported_profiles(deps: &Dependencies, out: &Path, count: usize) -> Result<Pa
         std::fs::write(&ids, &output.stdout)?;
     }
     Ok(ids)
+}
+
+/// Creates `database` (no service's: pgbench's) with Debian's `createdb` unless `psql` finds
+/// it; both come with `postgresql-client`, as pgbench does.
+fn ensure_scratch_database(server: &ServerUrl, database: &str) -> Result<()> {
+    let psql = on_path("psql").context("psql is missing (Debian: postgresql-client)")?;
+    let maintenance = server.database_url("postgres");
+    let output = Command::new(psql)
+        .arg(&maintenance)
+        .args(["-At", "-v", "ON_ERROR_STOP=1", "-c"])
+        .arg(format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{database}'"
+        ))
+        .output()
+        .context("cannot run psql")?;
+    if !output.status.success() {
+        bail!(
+            "psql failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    if String::from_utf8_lossy(&output.stdout).trim() == "1" {
+        return Ok(());
+    }
+    let createdb =
+        on_path("createdb").context("createdb is missing (Debian: postgresql-client)")?;
+    crate::python_tools::run_quiet(
+        Command::new(createdb)
+            .arg(format!("--maintenance-db={maintenance}"))
+            .arg(database),
+    )
 }
 
 /// `redis-benchmark -t get -c 32`: requests per second.

@@ -7,6 +7,7 @@
 mod auth;
 mod cache;
 mod consumer;
+mod create_database;
 mod faults;
 mod fixtures;
 mod http;
