@@ -136,6 +136,43 @@ pub async fn enqueue_all(
     Ok(ids)
 }
 
+/// One unpublished outbox row.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub(crate) struct PendingEvent {
+    pub(crate) id: i64,
+    pub(crate) event_id: Uuid,
+    pub(crate) topic: String,
+    pub(crate) record_key: String,
+    pub(crate) ce_type: String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) trace_headers: serde_json::Value,
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+/// The oldest rows waiting to be published, at most `limit`, skipping `in_flight` (the ids
+/// of the batch the relay has sent and not yet settled).
+pub(crate) async fn oldest(
+    conn: &mut AsyncPgConnection,
+    in_flight: &[i64],
+    limit: i64,
+) -> QueryResult<Vec<PendingEvent>> {
+    outbox::table
+        .filter(outbox::id.ne_all(in_flight))
+        .order(outbox::id)
+        .limit(limit)
+        .select(PendingEvent::as_select())
+        .load(conn)
+        .await
+}
+
+/// Deletes the published rows `ids`.
+pub(crate) async fn delete(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<usize> {
+    diesel::delete(outbox::table.filter(outbox::id.eq_any(ids)))
+        .execute(conn)
+        .await
+}
+
 /// How many events wait to be published (every row of the outbox), and the age of the
 /// oldest, in seconds.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {

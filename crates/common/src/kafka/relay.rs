@@ -30,7 +30,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use futures::{FutureExt, StreamExt};
@@ -42,18 +41,16 @@ use rdkafka::{
 use secrecy::{ExposeSecret, SecretString};
 use tokio_util::sync::CancellationToken;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use uuid::Uuid;
 
 use super::{
     KafkaConfig, Producer,
     envelope::Attributes,
-    outbox::{self, WAKE_CHANNEL as CHANNEL},
+    outbox::{self, PendingEvent, WAKE_CHANNEL as CHANNEL},
 };
 use crate::{
     config::{ConfigError, Env, in_range},
     http::metrics::Metrics,
     retry::Backoff,
-    schema::outbox as table,
     shutdown::sleep_or_shutdown,
     telemetry,
 };
@@ -164,6 +161,18 @@ enum SessionError {
     Producer(#[from] KafkaError),
 }
 
+/// How a batch in flight ended.
+#[derive(Debug)]
+enum Settled {
+    /// Every row acknowledged and deleted.
+    Delivered,
+    /// The acknowledged rows deleted; the others stay, and this is the first failure.
+    Failed(KafkaError),
+    /// Shutdown came and the broker did not answer in time: unacknowledged rows stay in the
+    /// outbox for the next active relay.
+    Abandoned,
+}
+
 /// A batch handed to the producer whose acknowledgements are not settled yet.
 struct InFlight {
     /// Every row of the batch, sent or not: excluded from the next read until settled.
@@ -171,20 +180,6 @@ struct InFlight {
     deliveries: Vec<(i64, DeliveryFuture)>,
     /// Why the producer refused a row outright (queue full, producer failed), if it did.
     refused: Option<KafkaError>,
-}
-
-/// One unpublished outbox row.
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = table)]
-struct PendingEvent {
-    id: i64,
-    event_id: Uuid,
-    topic: String,
-    record_key: String,
-    ce_type: String,
-    payload: Vec<u8>,
-    trace_headers: serde_json::Value,
-    created_at: DateTime<Utc>,
 }
 
 /// Publishes one service's outbox. See the module docs.
@@ -238,22 +233,44 @@ impl OutboxRelay {
     /// a failure of the session's connection (`Err`).
     async fn session(&self, shutdown: &CancellationToken) -> Result<(), SessionError> {
         let mut conn = crate::db::connect(self.database_url.expose_secret()).await?;
-        if self.stand_by(&mut conn, shutdown).await? {
-            return Ok(());
+        if self.become_active(&mut conn, shutdown).await? {
+            self.publish(&mut conn, shutdown).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits as a standby until this relay holds the lock, then prepares its connection to
+    /// publish; `Ok(false)` when shutdown came first.
+    async fn become_active(
+        &self,
+        conn: &mut AsyncPgConnection,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, SessionError> {
+        if self.stand_by(conn, shutdown).await? {
+            return Ok(false);
         }
         tracing::info!("outbox relay is active");
         self.metrics.active.set(1);
         diesel::sql_query(format!("LISTEN {CHANNEL}"))
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
         // The read skips the batch in flight with `id <> ALL($1)`, up to `batch_size` ids.
         // After five runs of a prepared statement PostgreSQL may settle on its generic plan,
         // which compares each row with every id of the array (1 000 × 1 000 comparisons: 3.9
         // ms a read); planned for the actual array it hashes it (0.4 ms, planning included).
         diesel::sql_query("SET plan_cache_mode = force_custom_plan")
-            .execute(&mut conn)
+            .execute(&mut *conn)
             .await?;
+        Ok(true)
+    }
 
+    /// Publishes the outbox, as the active relay, until shutdown (`Ok`) or a failure of the
+    /// connection (`Err`).
+    async fn publish(
+        &self,
+        conn: &mut AsyncPgConnection,
+        shutdown: &CancellationToken,
+    ) -> Result<(), SessionError> {
         let mut producer = self.kafka.producer()?;
         warm_up(&producer).await;
         let mut backoff = Backoff::new(Duration::from_millis(100), self.config.retry_max);
@@ -265,19 +282,13 @@ impl OutboxRelay {
         committed.as_mut().enable();
         while !shutdown.is_cancelled() {
             let sending: &[i64] = unsettled.as_ref().map_or(&[], |batch| &batch.ids);
-            let batch: Vec<PendingEvent> = table::table
-                .filter(table::id.ne_all(sending))
-                .order(table::id)
-                .limit(self.config.batch_size)
-                .select(PendingEvent::as_select())
-                .load(&mut conn)
-                .await?;
+            let batch = outbox::oldest(&mut *conn, sending, self.config.batch_size).await?;
             let previous = if batch.is_empty() {
                 let Some(previous) = unsettled.take() else {
-                    self.refresh_backlog(&mut conn).await?;
+                    self.refresh_backlog(conn).await?;
                     last_backlog_refresh = Instant::now();
                     let poll = self.config.poll_interval;
-                    if wait_for_wakeup(&mut conn, committed.as_mut(), poll, shutdown).await? {
+                    if wait_for_wakeup(conn, committed.as_mut(), poll, shutdown).await? {
                         return Ok(());
                     }
                     committed.set(outbox::commits().notified());
@@ -292,29 +303,25 @@ impl OutboxRelay {
                 }
             };
 
-            let Some(mut failure) = self
-                .settle_unless_stopped(&mut conn, previous, shutdown)
-                .await?
-            else {
-                return Ok(());
+            let failure = match self.settle_unless_stopped(conn, previous, shutdown).await? {
+                Settled::Abandoned => return Ok(()),
+                Settled::Delivered => None,
+                Settled::Failed(error) => Some(error),
             };
             if failure.is_some() {
                 // The batch sent after the failed one shares its producer's fate: settle it
                 // too, then start over from the oldest row left.
                 if let Some(later) = unsettled.take() {
-                    let Some(later_failure) = self
-                        .settle_unless_stopped(&mut conn, later, shutdown)
-                        .await?
-                    else {
-                        return Ok(());
-                    };
-                    failure = failure.or(later_failure);
+                    match self.settle_unless_stopped(conn, later, shutdown).await? {
+                        Settled::Abandoned => return Ok(()),
+                        Settled::Delivered | Settled::Failed(_) => {}
+                    }
                 }
             }
             // Counting the backlog costs a scan of it: while draining a large one, once a
             // second is enough for the gauges.
             if failure.is_some() || last_backlog_refresh.elapsed() >= BACKLOG_REFRESH_INTERVAL {
-                self.refresh_backlog(&mut conn).await?;
+                self.refresh_backlog(conn).await?;
                 last_backlog_refresh = Instant::now();
             }
             match failure {
@@ -412,7 +419,7 @@ impl OutboxRelay {
     }
 
     /// [`Self::settle`], unless shutdown was requested and the broker has not answered within
-    /// [`SHUTDOWN_SETTLE_GRACE`] (`Ok(None)`): a pod must not hang for the whole delivery
+    /// [`SHUTDOWN_SETTLE_GRACE`] ([`Settled::Abandoned`]): a pod must not hang for the whole delivery
     /// timeout while the broker is down. Rows whose acknowledgement was not awaited stay in
     /// the outbox and are published again by the next active relay — consumers skip the
     /// duplicates by event id.
@@ -421,30 +428,30 @@ impl OutboxRelay {
         conn: &mut AsyncPgConnection,
         batch: InFlight,
         shutdown: &CancellationToken,
-    ) -> Result<Option<Option<KafkaError>>, SessionError> {
+    ) -> Result<Settled, SessionError> {
         let gave_up = async {
             shutdown.cancelled().await;
             tokio::time::sleep(SHUTDOWN_SETTLE_GRACE).await;
         };
         tokio::select! {
-            settled = self.settle(conn, batch) => settled.map(Some),
+            settled = self.settle(conn, batch) => settled,
             () = gave_up => {
                 tracing::warn!("stopping with unacknowledged events; they stay in the outbox");
                 self.metrics.in_flight.set(0);
-                Ok(None)
+                Ok(Settled::Abandoned)
             }
         }
     }
 
     /// Awaits every acknowledgement of `batch`, deletes the rows the broker acknowledged and
-    /// returns the first failure, if any. While it waits (up to the delivery timeout when the
+    /// says whether all were ([`Settled::Delivered`]) or which failure came first. While it waits (up to the delivery timeout when the
     /// broker is away) the backlog gauges keep being refreshed, so an outage shows on
     /// `outbox_pending` and `outbox_oldest_age_seconds` within a second.
     async fn settle(
         &self,
         conn: &mut AsyncPgConnection,
         batch: InFlight,
-    ) -> Result<Option<KafkaError>, SessionError> {
+    ) -> Result<Settled, SessionError> {
         let mut acknowledgements = std::pin::pin!(self.acknowledgements(batch));
         let mut refresh = tokio::time::interval_at(
             tokio::time::Instant::now() + BACKLOG_REFRESH_INTERVAL,
@@ -457,12 +464,10 @@ impl OutboxRelay {
             }
         };
         if !delivered.is_empty() {
-            diesel::delete(table::table.filter(table::id.eq_any(&delivered)))
-                .execute(conn)
-                .await?;
+            outbox::delete(conn, &delivered).await?;
             self.metrics.published.inc_by(delivered.len() as u64);
         }
-        Ok(failure)
+        Ok(failure.map_or(Settled::Delivered, Settled::Failed))
     }
 
     /// The rows of `batch` the broker acknowledged, and the first failure.
