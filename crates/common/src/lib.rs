@@ -25,6 +25,7 @@ pub mod config;
 pub mod db;
 pub mod dead_peer;
 pub mod domain;
+pub mod encoding;
 pub mod http;
 pub mod kafka;
 pub mod rate_limit;

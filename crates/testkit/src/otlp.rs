@@ -5,6 +5,7 @@
 //!
 //! Only the fields tests look at are decoded; protobuf skips the rest.
 
+use marquee_common::encoding::hex;
 use std::time::Duration;
 
 use prost::Message;
@@ -83,10 +84,6 @@ pub struct ReceivedSpan {
     pub parent_span_id: String,
     /// OTLP `SpanKind`: 1 internal, 2 server, 3 client, 4 producer, 5 consumer.
     pub kind: i32,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A running receiver; see the module docs.

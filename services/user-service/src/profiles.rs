@@ -32,7 +32,7 @@ use uuid::Uuid;
 use crate::{
     domain::{Invalid, ProfileChanges},
     error::ApiError,
-    store::profiles::{self, Profile, ProfileUpdate},
+    store::profiles::{self, EmailClaim, Profile, ProfileUpdate},
 };
 
 /// The tag every listing page carries; any change to any profile invalidates it.
@@ -134,7 +134,7 @@ impl Profiles {
                     return Ok((current, false));
                 };
                 if let Some(email) = &update.email
-                    && profiles::claim_email(conn, email, id).await?
+                    && profiles::claim_email(conn, email, id).await? == EmailClaim::Taken
                 {
                     return Err(ApiError::EmailTaken);
                 }

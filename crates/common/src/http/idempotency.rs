@@ -23,6 +23,7 @@
 //! `web::resource("/things").wrap(from_fn(idempotency::middleware))`, with an
 //! [`IdempotencyStore`] in app data. Safe methods (GET, HEAD, OPTIONS) pass through untouched.
 
+use crate::encoding::hex;
 use std::time::Duration;
 
 use actix_web::{
@@ -327,8 +328,4 @@ async fn caller(req: &ServiceRequest) -> String {
 /// `idempotency:<namespace>:<caller>:<key>`.
 fn redis_key(namespace: &str, caller: &str, key: &str) -> String {
     format!("idempotency:{namespace}:{caller}:{key}")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -436,13 +436,10 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use futures::executor::block_on;
+    use marquee_common::encoding::hex;
     use object_store::PutPayload;
     use object_store::path::Path;
     use object_store::signer::{Method, Signer as _};
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
 
     fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
         let mut ctx = RustCrypto.hmac(DigestAlgorithm::Sha256, key).unwrap();

@@ -105,29 +105,42 @@ pub async fn update(
         .await
 }
 
-/// Whether another profile uses `email` (already normalised). Takes a transaction-scoped
-/// advisory lock on the address first, so two changes to the same address serialise and the
-/// second sees the first once it commits. (There is no unique constraint on purpose:
-/// auth-service decides who signs in with an address, and a `UserCreated` must always be able
-/// to create its profile.)
+/// Whether an address another profile may already use is free for this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailClaim {
+    Free,
+    /// Another profile uses it.
+    Taken,
+}
+
+/// Claims `email` (already normalised) for profile `claimant` until the transaction ends: a
+/// transaction-scoped advisory lock on the address, so two changes to the same address
+/// serialise and the second sees the first once it commits; then whether another profile
+/// uses it. (There is no unique constraint on purpose: auth-service decides who signs in
+/// with an address, and a `UserCreated` must always be able to create its profile.)
 pub async fn claim_email(
     conn: &mut AsyncPgConnection,
     email: &str,
-    except: Uuid,
-) -> QueryResult<bool> {
+    claimant: Uuid,
+) -> QueryResult<EmailClaim> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind::<Text, _>(format!("profile-email:{email}"))
         .execute(conn)
         .await?;
-    diesel::select(exists(
-        profiles::table.filter(profiles::id.ne(except)).filter(
+    let taken: bool = diesel::select(exists(
+        profiles::table.filter(profiles::id.ne(claimant)).filter(
             sql::<Bool>(r#"lower(email) COLLATE "C" = lower("#)
                 .bind::<Text, _>(email)
                 .sql(")"),
         ),
     ))
     .get_result(conn)
-    .await
+    .await?;
+    Ok(if taken {
+        EmailClaim::Taken
+    } else {
+        EmailClaim::Free
+    })
 }
 
 /// Deletes the profile and leaves a tombstone. Returns whether it existed.
