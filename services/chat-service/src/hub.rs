@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 use crate::{
     model::ChatMessage,
-    ws::protocol::{Closing, Departure, ServerFrame},
+    protocol::{Closing, Departure, ServerFrame},
 };
 
 /// Identifies a connection within this instance.

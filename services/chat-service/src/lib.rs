@@ -11,7 +11,8 @@
 //! | module | holds |
 //! |---|---|
 //! | `routes` | REST handlers, the WebSocket upgrade, the OpenAPI document |
-//! | [`ws`] | the protocol's frames and the per-connection task |
+//! | [`protocol`] | the WebSocket protocol's frames and close reasons (what [`hub`] and [`ws`] both speak) |
+//! | [`ws`] | the per-connection task |
 //! | [`hub`] | this instance's connections and who hears what |
 //! | [`rooms`], [`history`], [`attachments`] | the operations behind the endpoints and frames |
 //! | [`presence`], [`signals`] | Redis presence sets and pub/sub between instances |
@@ -27,6 +28,7 @@ pub mod history;
 pub mod hub;
 mod model;
 pub mod presence;
+pub mod protocol;
 pub mod rooms;
 mod routes;
 mod schema;

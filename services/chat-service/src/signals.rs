@@ -19,7 +19,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{hub::Hub, ws::protocol::ServerFrame};
+use crate::{hub::Hub, protocol::ServerFrame};
 
 /// One signal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

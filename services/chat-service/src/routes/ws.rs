@@ -12,9 +12,9 @@ use marquee_common::{
     http::{TrustedProxies, origin},
 };
 
-use crate::ws::{
-    connection::{self, SocketContext},
+use crate::{
     protocol::SUBPROTOCOL,
+    ws::connection::{self, SocketContext},
 };
 
 /// Opens a chat WebSocket (see docs/chat.md for the frames).

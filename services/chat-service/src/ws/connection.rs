@@ -24,7 +24,6 @@ use bytestring::ByteString;
 use marquee_common::{auth::AuthUser, shutdown::CancellationToken};
 use uuid::Uuid;
 
-use super::protocol::{ClientFrame, Closing, Departure, ServerFrame};
 use crate::{
     config::ChatConfig,
     domain::Draft,
@@ -33,6 +32,7 @@ use crate::{
     hub::{Hub, MissedInRoom, Outbound, Registration},
     model::seq_in,
     presence::Presence,
+    protocol::{ClientFrame, Closing, Departure, ServerFrame},
     rooms::Rooms,
     signals::{Signal, Signals},
 };

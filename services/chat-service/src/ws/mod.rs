@@ -1,5 +1,4 @@
-//! The WebSocket side of chat: the frames ([`protocol`]) and the task that serves one
-//! connection ([`connection`]).
+//! The WebSocket side of chat: the task that serves one connection ([`connection`]), speaking
+//! the frames of [`crate::protocol`].
 
 pub mod connection;
-pub mod protocol;
