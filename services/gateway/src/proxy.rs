@@ -44,7 +44,7 @@ use marquee_common::{
 
 use crate::{
     Gateway,
-    routes::Route,
+    config::RouteConfig,
     upstream::{Instance, Pool},
 };
 
@@ -255,7 +255,7 @@ enum Outgoing<S> {
 pub async fn forward(
     req: &HttpRequest,
     payload: web::Payload,
-    route: &Route,
+    route: &RouteConfig,
     pool: &Pool,
     gateway: &Gateway,
     client: &awc::Client,
@@ -396,7 +396,7 @@ fn failure(
     pool: &Pool,
     gateway: &Gateway,
     overflowed: &Cell<bool>,
-    route: &Route,
+    route: &RouteConfig,
 ) -> Problem {
     if overflowed.get() {
         return too_large(gateway.max_body_bytes);

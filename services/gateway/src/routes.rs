@@ -1,6 +1,6 @@
 //! The route table as actix resources, and the handler every proxied request goes through.
 //!
-//! Each [`Route`] becomes one scope for its prefix — matched by comparing the path's
+//! Each [`RouteConfig`] becomes one scope for its prefix — matched by comparing the path's
 //! segments, no regular expression — holding the prefix itself and everything below it
 //! (`/v1/users` and `/v1/users/{tail}*`), for every method. The scope carries the route, so
 //! the handler knows the upstream without matching again, and the common request metrics are
@@ -16,12 +16,9 @@ use marquee_common::http::Problem;
 
 use crate::{Gateway, config::RouteConfig, proxy, websocket};
 
-/// One entry of the route table.
-pub type Route = RouteConfig;
-
 /// Mounts every route of `table`, longest prefix first (actix takes the first resource that
 /// matches, so `/v1/auth/login` must come before `/v1/auth/{tail}*`).
-pub fn configure(mut table: Vec<Route>) -> impl Fn(&mut web::ServiceConfig) + Clone {
+pub fn configure(mut table: Vec<RouteConfig>) -> impl Fn(&mut web::ServiceConfig) + Clone {
     table.sort_by_key(|route| std::cmp::Reverse(route.prefix.len()));
     move |cfg| {
         for route in &table {
@@ -45,7 +42,7 @@ pub fn configure(mut table: Vec<Route>) -> impl Fn(&mut web::ServiceConfig) + Cl
 async fn forward(
     req: HttpRequest,
     payload: web::Payload,
-    route: web::Data<Route>,
+    route: web::Data<RouteConfig>,
     gateway: web::Data<Gateway>,
     client: web::Data<awc::Client>,
 ) -> Result<HttpResponse, Problem> {
