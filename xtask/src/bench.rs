@@ -33,7 +33,7 @@ mod platform;
 
 use crate::{
     deps::{self, Dependencies, step},
-    stack::{target_dir, workspace_root},
+    workspace::{target_dir, workspace_root},
 };
 
 /// `cargo xtask bench` flags.

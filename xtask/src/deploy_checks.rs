@@ -27,7 +27,7 @@ use anyhow::{Context, Result, bail};
 use crate::{
     deps::{on_path, step},
     python_tools::{self, run_quiet},
-    stack::target_dir,
+    workspace::target_dir,
 };
 
 /// Kinds that `kubernetes-validate` has no schema for (custom resources). Its "couldn't find

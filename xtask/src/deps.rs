@@ -366,7 +366,7 @@ fn ensure_tansu() -> Result<PathBuf> {
 }
 
 fn start_tansu(tansu: &PathBuf) -> Result<Child> {
-    let log_dir = crate::stack::target_dir(&crate::stack::workspace_root()?).join("xtask");
+    let log_dir = crate::workspace::target_dir(&crate::workspace::workspace_root()?).join("xtask");
     std::fs::create_dir_all(&log_dir)?;
     let log_path = log_dir.join("tansu.log");
     let log = std::fs::File::create(&log_path)?;

@@ -18,7 +18,8 @@ use anyhow::{Context, Result, bail};
 use crate::{
     deps::step,
     python_tools,
-    stack::{relative, target_dir, workspace_root},
+    stack::relative,
+    workspace::{target_dir, workspace_root},
 };
 
 /// `cargo xtask load` flags.

@@ -28,6 +28,7 @@ mod load;
 mod python_tools;
 mod report;
 mod stack;
+mod workspace;
 
 use std::{
     process::{Command, ExitCode},
@@ -56,7 +57,7 @@ fn run() -> Result<()> {
         "up" => stack::up(&stack::Options::parse(&rest)?),
         "load" => load::run(&load::Options::parse(&rest)?),
         "deps" => deps::Dependencies::prepare().map(drop),
-        "check-deploy" => deploy_checks::run(&stack::workspace_root()?),
+        "check-deploy" => deploy_checks::run(&workspace::workspace_root()?),
         "" | "help" | "--help" | "-h" => {
             print!("{}", USAGE);
             Ok(())
@@ -97,7 +98,7 @@ fn test(extra: &[String]) -> Result<()> {
     let deps = deps::Dependencies::prepare()?;
     let tools = python_tools::virtualenv(
         "test-venv",
-        &stack::workspace_root()?.join(".config/test-tools.txt"),
+        &workspace::workspace_root()?.join(".config/test-tools.txt"),
     )?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])
@@ -128,7 +129,7 @@ fn test(extra: &[String]) -> Result<()> {
     drop(deps);
     if nextest {
         // nextest's store is `target/nextest` in the workspace, whatever CARGO_TARGET_DIR says.
-        let junit = stack::workspace_root()?
+        let junit = workspace::workspace_root()?
             .join("target/nextest")
             .join(profile)
             .join("junit.xml");

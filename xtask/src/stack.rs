@@ -25,6 +25,7 @@ use anyhow::{Context, Result, bail};
 use crate::{
     database_url::ServerUrl,
     deps::{Dependencies, step},
+    workspace::{target_dir, workspace_root},
 };
 
 /// The services that own a database: how their database's name ends (`up` creates
@@ -423,22 +424,6 @@ fn specs(
             ),
         },
     ]
-}
-
-/// Cargo's target folder: `CARGO_TARGET_DIR`, else `target/` in the workspace.
-pub fn target_dir(workspace: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"))
-}
-
-/// The workspace's root folder (xtask lives one level below it).
-pub fn workspace_root() -> Result<PathBuf> {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask has no parent directory")
 }
 
 /// Builds the five binaries; returns the directory they are in.

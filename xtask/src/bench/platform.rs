@@ -875,7 +875,7 @@ fn http(
 fn imported_profiles(deps: &Dependencies, out: &Path, count: usize) -> Result<PathBuf> {
     let csv = out.join(format!("profiles-{count}.csv"));
     let marker = out.join(format!("profiles-{count}.imported"));
-    let bin = crate::stack::target_dir(&crate::stack::workspace_root()?).join("release");
+    let bin = crate::workspace::target_dir(&crate::workspace::workspace_root()?).join("release");
     if !csv.is_file() {
         crate::deps::step(&format!("synthesising {count} profiles"), || {
             let file = std::fs::File::create(&csv)?;
