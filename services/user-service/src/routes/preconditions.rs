@@ -1,58 +1,53 @@
 //! Conditional requests: the profile's version is its (strong) ETag, `"<version>"`.
 //! `If-Match` guards changes (412 on mismatch); `If-None-Match` on reads answers 304.
 
-use actix_web::{HttpRequest, http::header};
+use actix_web::{
+    HttpRequest,
+    http::header::{self, EntityTag, Header, IfMatch, IfNoneMatch},
+};
 
 use crate::profiles::Precondition;
 
 /// The ETag of a profile at `version`: `"3"` for the full view (owner, admins), `"3-public"`
 /// for the view without the e-mail, so a cache never revalidates one view with the other.
-pub fn etag(version: i64, full: bool) -> String {
+pub fn etag(version: i64, full: bool) -> EntityTag {
     if full {
-        format!("\"{version}\"")
+        EntityTag::new_strong(version.to_string())
     } else {
-        format!("\"{version}-public\"")
+        EntityTag::new_strong(format!("{version}-public"))
     }
 }
 
 /// `If-Match` of `req`. Weak tags never match (RFC 9110 §13.1.1 compares strongly), and
-/// neither do tags that are not versions; both end in 412.
+/// neither do tags that are not versions nor a header that is not a list of tags; all end in
+/// 412.
 pub fn if_match(req: &HttpRequest) -> Precondition {
-    let values: Vec<&str> = req
-        .headers()
-        .get_all(header::IF_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .collect();
-    if values.is_empty() && req.headers().get(header::IF_MATCH).is_none() {
+    if !req.headers().contains_key(header::IF_MATCH) {
         return Precondition::None;
     }
-    if values.contains(&"*") {
-        return Precondition::Exists;
+    match IfMatch::parse(req) {
+        Ok(IfMatch::Any) => Precondition::Exists,
+        Ok(IfMatch::Items(tags)) => Precondition::Version(
+            tags.iter()
+                .filter(|tag| !tag.weak)
+                .filter_map(|tag| tag.tag().parse().ok())
+                .collect(),
+        ),
+        Err(_) => Precondition::Version(Vec::new()),
     }
-    Precondition::Version(
-        values
-            .iter()
-            .filter_map(|tag| strong_version(tag))
-            .collect(),
-    )
 }
 
 /// Whether `If-None-Match` of `req` names `etag` (or `*`): the client's copy is current.
-pub fn not_modified(req: &HttpRequest, etag: &str) -> bool {
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        // If-None-Match compares weakly.
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-}
-
-fn strong_version(tag: &str) -> Option<i64> {
-    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+/// It compares weakly; a header that is not a list of tags names nothing.
+pub fn not_modified(req: &HttpRequest, etag: &EntityTag) -> bool {
+    if !req.headers().contains_key(header::IF_NONE_MATCH) {
+        return false;
+    }
+    match IfNoneMatch::parse(req) {
+        Ok(IfNoneMatch::Any) => true,
+        Ok(IfNoneMatch::Items(tags)) => tags.iter().any(|tag| tag.weak_eq(etag)),
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ fn respond(req: &HttpRequest, profile: Profile, caller: &AuthUser, read: bool) -
         HttpResponse::Ok()
     };
     response
-        .insert_header((header::ETAG, tag))
+        .insert_header(header::ETag(tag))
         .insert_header((header::CACHE_CONTROL, "private, no-cache"))
         .insert_header((header::VARY, "Authorization, Cookie"));
     if fresh {
