@@ -125,31 +125,17 @@ pub fn run(options: &Options) -> Result<()> {
         deps.create_platform_topics()?;
         stack = Some(platform::start(&deps, &out)?);
     }
+    let running = || stack.as_ref().context("the stack runs for this suite");
     for suite in &options.suites {
         match suite {
             Suite::Bcrypt => bcrypt(&mut report)?,
             Suite::Gateway => gateway(options, &root, &out, &deps, &mut report)?,
             Suite::Events => events(options, &deps, &mut report)?,
-            Suite::Logins => {
-                let stack = stack.as_ref().context("the stack runs for this suite")?;
-                platform::logins(options, stack, &out, &mut report)?;
-            }
-            Suite::Profiles => {
-                let stack = stack.as_ref().context("the stack runs for this suite")?;
-                platform::profiles(options, stack, &deps, &out, &mut report)?;
-            }
-            Suite::Websocket => {
-                let stack = stack.as_ref().context("the stack runs for this suite")?;
-                platform::websocket(options, stack, &root, &out, &mut report)?;
-            }
-            Suite::Sockets => {
-                let stack = stack.as_ref().context("the stack runs for this suite")?;
-                platform::sockets(options, stack, &root, &mut report)?;
-            }
-            Suite::Fanout => {
-                let stack = stack.as_ref().context("the stack runs for this suite")?;
-                platform::fanout(options, stack, &root, &out, &mut report)?;
-            }
+            Suite::Logins => platform::logins(options, running()?, &out, &mut report)?,
+            Suite::Profiles => platform::profiles(options, running()?, &deps, &out, &mut report)?,
+            Suite::Websocket => platform::websocket(options, running()?, &root, &out, &mut report)?,
+            Suite::Sockets => platform::sockets(options, running()?, &root, &mut report)?,
+            Suite::Fanout => platform::fanout(options, running()?, &root, &out, &mut report)?,
         }
     }
     drop(stack);
@@ -685,6 +671,7 @@ http {{
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_args as args;
 
     #[test]
     fn wrk_reports_are_read() {
@@ -713,7 +700,6 @@ Transfer/sec:      5.00MB";
 
     #[test]
     fn suites_and_flags_parse() {
-        let args = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let options = Options::parse(&args(&["--quick", "gateway"])).unwrap();
         assert!(options.quick);
         assert_eq!(options.suites, vec![Suite::Gateway]);

